@@ -1,0 +1,38 @@
+# Two commands do all the set-up on a fresh machine:
+#   make demo   interpolate a real sample clip with the default model (fetches clip and weights)
+#   make test   run the test suite
+# Both create .venv with Python 3.12+ and install everything they need into it.
+
+PYTHON ?= $(shell for p in python3.13 python3.12 python3; do \
+	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null \
+	&& { echo $$p; break; }; done)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint venv clean
+
+$(STAMP): setup.py constraints.txt pyproject.toml
+	@test -n "$(PYTHON)" || { echo "error: Python 3.12 or newer is needed (VapourSynth R74+ wheels are cp312 abi3)" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(VENV)/bin/vapoursynth config >/dev/null
+	@touch $@
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) examples/demo.py --out output
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check vsrife training tests examples
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check vsrife training tests examples
+	$(VENV)/bin/ruff format --check vsrife training tests examples
+
+clean:
+	rm -rf $(VENV) build *.egg-info output

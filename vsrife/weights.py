@@ -1,0 +1,343 @@
+"""The weight store: a manifest of known weights, verified downloads, and safe loading into networks.
+
+Files live in ``<store>/<model>/<file>``. The store is ``$VSRIFE_MODEL_DIR`` if set, else the ``models/``
+folder of a source checkout, else the user data folder (``platformdirs``). Every use checks the file's
+SHA-256 first and loads it with ``torch.load(weights_only=True)``; downloads are written to a temporary
+file beside the target and renamed only after the hash matched, so an interrupted download leaves nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import platformdirs
+import torch
+from torch import Tensor, nn
+
+from .arch import SPECS, ArchSpec, build_network, get_spec
+from .errors import ArchitectureMismatchError, HashMismatchError, UnknownModelError, WeightsMissingError
+from .fetch import fetch, sha256_of
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+CHECKOUT_MODELS = PACKAGE_DIR.parent / "models"
+MIRROR_ENV = "VSRIFE_MIRROR"  # replaces the URL up to the file name, e.g. a company mirror or a test server
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    name: str
+    source: str
+    sha256: str = ""
+    size: int | None = None
+    prefix: str = ""
+
+    @property
+    def pinned(self) -> bool:
+        return bool(self.sha256)
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    arch: str
+    files: tuple[WeightFile, ...]
+    license: str = ""
+    origin: str = ""
+    notes: str = ""
+
+    @property
+    def spec(self) -> ArchSpec:
+        return get_spec(self.arch)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    entries: dict[str, ModelEntry]
+    default_model: str
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> Manifest:
+        path = path or manifest_path()
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+        entries = {}
+        for name, raw in data["models"].items():
+            files = tuple(WeightFile(**f) for f in raw.pop("files"))
+            entries[name] = ModelEntry(name=name, files=files, **raw)
+        return cls(entries, data["defaults"]["model"])
+
+    def get(self, name: str) -> ModelEntry:
+        try:
+            return self.entries[name]
+        except KeyError:
+            raise UnknownModelError(
+                f"unknown model {name!r}. Known models: {', '.join(self.entries)}. "
+                "A weight file of your own can be passed with model_path=."
+            ) from None
+
+
+def manifest_path() -> Path:
+    """``models/manifest.toml`` in a checkout (editable install), the packaged copy otherwise."""
+    override = os.environ.get("VSRIFE_MANIFEST")
+    if override:
+        return Path(override)
+    checkout = CHECKOUT_MODELS / "manifest.toml"
+    return checkout if checkout.is_file() else PACKAGE_DIR / "manifest.toml"
+
+
+@cache
+def default_manifest() -> Manifest:
+    return Manifest.load()
+
+
+def model_dir() -> Path:
+    """Where weights are stored (see the module docstring for the order)."""
+    env = os.environ.get("VSRIFE_MODEL_DIR")
+    if env:
+        return Path(env)
+    if (CHECKOUT_MODELS / "manifest.toml").is_file():
+        return CHECKOUT_MODELS
+    return Path(platformdirs.user_data_dir("vsrife")) / "models"
+
+
+def file_path(entry: ModelEntry, wf: WeightFile, store: Path | None = None) -> Path:
+    return (store or model_dir()) / entry.name / wf.name
+
+
+def _recorded_hash_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def expected_hash(wf: WeightFile, path: Path) -> str | None:
+    """The pinned hash, else the one recorded when the file was downloaded, else ``None``."""
+    if wf.pinned:
+        return wf.sha256
+    recorded = _recorded_hash_path(path)
+    return recorded.read_text().split()[0] if recorded.is_file() else None
+
+
+# --- downloading ---------------------------------------------------------------------------------------
+
+
+def resolve_source(wf: WeightFile, mirror: str | None = None) -> str:
+    """The file's source, with URL-hosted files redirected to ``mirror`` (or ``$VSRIFE_MIRROR``)."""
+    mirror = mirror or os.environ.get(MIRROR_ENV)
+    if mirror and wf.source.startswith(("http://", "https://")):
+        return mirror.rstrip("/") + "/" + wf.source.rsplit("/", 1)[-1]
+    return wf.source
+
+
+def download(
+    name: str,
+    *,
+    mirror: str | None = None,
+    force: bool = False,
+    manifest: Manifest | None = None,
+    store: Path | None = None,
+) -> list[Path]:
+    """Fetch every file of model ``name`` into the store, verified. Existing good files are kept."""
+    entry = (manifest or default_manifest()).get(name)
+    paths = []
+    for wf in entry.files:
+        target = file_path(entry, wf, store)
+        if target.is_file() and not force and _matches(wf, target):
+            paths.append(target)
+            continue
+        found = fetch(resolve_source(wf, mirror), target, sha256=wf.sha256, size=wf.size)
+        if not wf.pinned:  # no published checksum: remember what we saw, check it before every use
+            _recorded_hash_path(target).write_text(f"{found}  {target.name}\n")
+        paths.append(target)
+    return paths
+
+
+def _matches(wf: WeightFile, path: Path) -> bool:
+    expected = expected_hash(wf, path)
+    return expected is not None and sha256_of(path) == expected
+
+
+# --- verification and loading ------------------------------------------------------------------------------
+
+
+_verified: dict[tuple[str, int, int], str] = {}
+
+
+def check_file(entry: ModelEntry, wf: WeightFile, path: Path) -> None:
+    """Raise unless ``path`` exists and has the expected SHA-256 (cached per path, size and mtime)."""
+    if not path.is_file():
+        raise WeightsMissingError(
+            f"weights for model {entry.name} are not in {path.parent}. "
+            f"Fetch them with: python -m vsrife models download {entry.name}"
+        )
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    expected = expected_hash(wf, path)
+    if expected is None:
+        raise HashMismatchError(
+            f"{path} has no known checksum (it was not fetched by `python -m vsrife models download`). "
+            f"Re-fetch it with that command, or pass the file with model_path= to load it unchecked."
+        )
+    if _verified.get(key) == expected:
+        return
+    found = sha256_of(path)
+    if found != expected:
+        raise HashMismatchError(
+            f"{path} is damaged or not the published file: SHA-256 {found}, expected {expected}. "
+            f"Re-fetch it with: python -m vsrife models download {entry.name} --force"
+        )
+    _verified[key] = expected
+
+
+def read_state_dict(path: Path) -> dict[str, Tensor]:
+    """``torch.load(weights_only=True)`` a plain state dict (or a checkpoint with a ``state_dict``)."""
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # unpickling errors come in many types
+        raise ArchitectureMismatchError(f"{path} is not a loadable PyTorch weight file: {exc}") from exc
+    if isinstance(data, dict) and isinstance(data.get("state_dict"), dict):
+        data = data["state_dict"]
+    if not isinstance(data, dict) or not all(isinstance(v, Tensor) for v in data.values()):
+        raise ArchitectureMismatchError(f"{path} does not hold a state dict of tensors")
+    return {k.removeprefix("module."): v for k, v in data.items()}
+
+
+@cache
+def _shape_table(arch: str) -> dict[str, tuple[int, ...]]:
+    with torch.device("meta"):
+        net = build_network(get_spec(arch))
+    return {k: tuple(v.shape) for k, v in net.state_dict().items()}
+
+
+def _drop_ignored(spec: ArchSpec, state: dict[str, Tensor]) -> dict[str, Tensor]:
+    return {k: v for k, v in state.items() if not k.startswith(spec.ignored_keys)} if spec.ignored_keys else state
+
+
+def check_architecture(spec: ArchSpec, state: dict[str, Tensor], source: str) -> None:
+    """Raise :class:`ArchitectureMismatchError` naming missing, unexpected and mis-shaped keys."""
+    table = _shape_table(spec.name)
+    state = _drop_ignored(spec, state)
+    missing = sorted(set(table) - set(state))
+    unexpected = sorted(set(state) - set(table))
+    shapes = sorted(k for k in set(table) & set(state) if tuple(state[k].shape) != table[k])
+    if not (missing or unexpected or shapes):
+        return
+
+    def few(keys: list[str]) -> str:
+        return ", ".join(keys[:6]) + (f" and {len(keys) - 6} more" if len(keys) > 6 else "")
+
+    parts = []
+    if missing:
+        parts.append(f"missing keys: {few(missing)}")
+    if unexpected:
+        parts.append(f"unexpected keys: {few(unexpected)}")
+    if shapes:
+        parts.append("wrong shapes: " + few([f"{k} {tuple(state[k].shape)} != {table[k]}" for k in shapes]))
+    guess = detect_architecture(state)
+    hint = f" It looks like a RIFE {guess} file." if guess else ""
+    raise ArchitectureMismatchError(f"{source} does not fit RIFE {spec.name}: {'; '.join(parts)}.{hint}")
+
+
+def detect_architecture(state: dict[str, Tensor]) -> str | None:
+    """The newest architecture whose keys and shapes match ``state`` exactly (identical ones share weights)."""
+    state = {k.removeprefix("module."): tuple(v.shape) for k, v in state.items()}
+    for name in reversed(list(SPECS)):
+        spec = SPECS[name]
+        table = _shape_table(name)
+        keys = {k: s for k, s in state.items() if not k.startswith(spec.ignored_keys)} if spec.ignored_keys else state
+        if keys == table:
+            return name
+    return None
+
+
+def state_dict_for(entry: ModelEntry, store: Path | None = None) -> dict[str, Tensor]:
+    """Read, hash-check and merge every file of a manifest entry into one state dict."""
+    state: dict[str, Tensor] = {}
+    for wf in entry.files:
+        path = file_path(entry, wf, store)
+        check_file(entry, wf, path)
+        state.update({wf.prefix + k: v for k, v in read_state_dict(path).items()})
+    return state
+
+
+def load_network(
+    model: str | None = None, model_path: str | os.PathLike | None = None, *, store: Path | None = None
+) -> nn.Module:
+    """Build and load a network, in eval mode on the CPU.
+
+    ``model`` is a manifest name (default: the manifest's default) or, with ``model_path``, the architecture
+    to load that file into; with ``model_path`` alone the architecture is detected from the file's keys.
+    """
+    if model_path is not None:
+        path = Path(model_path)
+        if not path.is_file():
+            raise WeightsMissingError(f"model_path {path} does not exist")
+        state = read_state_dict(path)
+        arch = _arch_for_file(model, state, path)
+        source = str(path)
+    else:
+        entry = default_manifest().get(model or default_manifest().default_model)
+        state = state_dict_for(entry, store)
+        arch, source = entry.arch, f"weights of model {entry.name}"
+    spec = get_spec(arch)
+    check_architecture(spec, state, source)
+    net = build_network(spec)
+    net.load_state_dict(_drop_ignored(spec, state), strict=True)
+    return net.eval().requires_grad_(False)
+
+
+def _arch_for_file(model: str | None, state: dict[str, Tensor], path: Path) -> str:
+    if model is not None:
+        if model in SPECS:
+            return model
+        return default_manifest().get(model).arch
+    arch = detect_architecture(state)
+    if arch is None:
+        raise ArchitectureMismatchError(
+            f"{path} matches no known RIFE architecture ({len(state)} keys, e.g. {', '.join(list(state)[:3])}). "
+            "Pass model= to see which keys differ from a given version."
+        )
+    return arch
+
+
+def iter_status(store: Path | None = None) -> Iterator[tuple[ModelEntry, str]]:
+    """Each manifest entry with ``"ok"``, ``"missing"``, ``"unpinned"`` or ``"damaged"``."""
+    for entry in default_manifest().entries.values():
+        status = "ok"
+        for wf in entry.files:
+            path = file_path(entry, wf, store)
+            if not path.is_file():
+                status = "missing"
+                break
+            expected = expected_hash(wf, path)
+            if expected is None:
+                status = "unpinned"
+            elif sha256_of(path) != expected:
+                status = "damaged"
+                break
+        yield entry, status
+
+
+def describe(entry: ModelEntry) -> dict:
+    """A JSON-friendly summary of a manifest entry (used by ``models list --json``)."""
+    spec = entry.spec
+    return {
+        "name": entry.name,
+        "arch": spec.name,
+        "params": sum(
+            int(torch.Size(s).numel()) for k, s in _shape_table(spec.name).items() if not k.startswith("block_tea.")
+        ),
+        "pad_multiple": spec.pad_multiple,
+        "timestep": spec.timestep,
+        "ensemble": spec.can_ensemble,
+        "license": entry.license,
+        "files": [{"name": wf.name, "source": wf.source, "sha256": wf.sha256 or None} for wf in entry.files],
+    }
+
+
+def dumps_manifest() -> str:
+    return json.dumps([describe(e) for e in default_manifest().entries.values()], indent=2)
