@@ -37,7 +37,7 @@ setup(
         "platformdirs>=4",  # per-user weight store outside a checkout
     ],
     extras_require={
-        "dev": ["pytest>=8", "ruff>=0.6", "vapoursynth-bestsource"],
+        "dev": ["pytest>=8", "ruff>=0.6", "vapoursynth-bestsource", "pillow"],
     },
     cmdclass={"build_py": BuildPyWithManifest},
     entry_points={"console_scripts": ["vsrife=vsrife.__main__:main"]},

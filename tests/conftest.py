@@ -62,3 +62,26 @@ def official_weights() -> None:
 def real_frames() -> dict[str, np.ndarray]:
     data = np.load(CONFORMANCE / "real_frames.npz")
     return {k: data[k] for k in data.files}
+
+
+class SampleClip:
+    """A real sample clip decoded frame-exactly (bestsource) and converted to RGB float for the network."""
+
+    def __init__(self, name: str) -> None:
+        import vapoursynth as vs
+
+        from vsrife.samples import sample_path
+
+        source = vs.core.bs.VideoSource(str(sample_path(name)))
+        matrix = "709" if source.width >= 1280 else "170m"
+        self.rgb = source.resize.Bicubic(format=vs.RGBS, matrix_in_s=matrix)
+        self.num_frames = self.rgb.num_frames
+
+    def frame(self, n: int) -> torch.Tensor:
+        f = self.rgb.get_frame(n)
+        return torch.from_numpy(np.stack([np.asarray(f[p]) for p in range(3)]))[None].clone()
+
+
+@pytest.fixture(scope="session")
+def sample_clip():
+    return cache(SampleClip)

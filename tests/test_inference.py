@@ -1,0 +1,100 @@
+"""The inference core: padding, timesteps, bisection, argument checks, and quality on real footage."""
+
+from __future__ import annotations
+
+from statistics import mean
+
+import pytest
+import torch
+
+from vsrife.errors import RifeError
+from vsrife.inference import Interpolator, dyadic
+from vsrife.weights import load_network
+
+from .conftest import psnr
+from .test_conformance import inputs, synthetic_network
+
+# triplets (n-1, n, n+1) away from the cuts in bikes.mp4 (29/30, 75/76, 136/137, 186/187, 241/242)
+TRIPLETS = {"bikes.mp4": [5, 50, 100, 160, 210, 230], "bigbuckbunny.mp4": [5, 21, 37, 53, 101]}
+
+
+@pytest.fixture(scope="module")
+def v39():
+    return load_network("3.9")
+
+
+@pytest.fixture(scope="module")
+def v38():
+    return load_network("3.8")
+
+
+@pytest.mark.slow
+def test_official_39_clearly_beats_frame_blending_on_real_footage(official_weights, v39, sample_clip):
+    """Drop the middle frame of real triplets and rebuild it: RIFE 3.9 vs a plain 50/50 blend."""
+    core = Interpolator(v39, device="cpu")
+    for name, centres in TRIPLETS.items():
+        clip = sample_clip(name)
+        rife, blend = [], []
+        for n in centres:
+            before, truth, after = clip.frame(n - 1), clip.frame(n), clip.frame(n + 1)
+            rife.append(psnr(core.interpolate(before, after, 0.5), truth))
+            blend.append(psnr((before + after) / 2, truth))
+        gain = mean(rife) - mean(blend)
+        print(f"{name}: RIFE 3.9 {mean(rife):.2f} dB, blend {mean(blend):.2f} dB, gain {gain:.2f} dB")
+        assert gain > 3.0, (name, rife, blend)
+        assert sum(r > b for r, b in zip(rife, blend, strict=True)) >= len(rife) - 1
+
+
+def test_any_frame_size_is_padded_and_cropped():
+    net = synthetic_network("v4", "4.25")
+    img0, img1 = inputs()
+    core = Interpolator(net, device="cpu", scale=0.5)  # 4.25 needs multiples of 64 / 0.5 = 128
+    a, b = img0[:, :, :190, :250], img1[:, :, :190, :250]
+    out = core.interpolate(a, b, 0.5)
+    assert out.shape == (1, 3, 190, 250)
+    prepared = core.prepare(a)
+    assert prepared.image.shape[-2:] == (256, 256)
+    # the padding is zeros at the right and bottom, so the visible part is the frame itself
+    assert torch.equal(prepared.image[:, :, :190, :250], a)
+    assert prepared.image[:, :, 190:].abs().sum() == 0 and prepared.image[:, :, :, 250:].abs().sum() == 0
+
+
+def test_several_timesteps_in_one_call_match_single_calls():
+    core = Interpolator(synthetic_network("v4", "4.15"), device="cpu")
+    img0, img1 = inputs()
+    outs = core.interpolate(img0, img1, [0.25, 0.5, 0.75])
+    assert len(outs) == 3
+    assert torch.equal(outs[1], core.interpolate(img0, img1, 0.5))
+    assert not torch.allclose(outs[0], outs[2])
+
+
+@pytest.mark.slow
+def test_models_without_timestep_bisect_for_powers_of_two(official_weights, v38):
+    core = Interpolator(v38, device="cpu")
+    img0, img1 = inputs()
+    quarter, half, three_quarters = core.interpolate(img0, img1, [0.25, 0.5, 0.75])
+    assert torch.equal(half, core.interpolate(img0, img1, 0.5))
+    assert torch.allclose(quarter, core.interpolate(img0, half, 0.5), atol=1e-6)
+    assert torch.allclose(three_quarters, core.interpolate(half, img1, 0.5), atol=1e-6)
+
+
+@pytest.mark.slow
+def test_models_without_timestep_refuse_other_factors_clearly(official_weights, v38):
+    core = Interpolator(v38, device="cpu")
+    with pytest.raises(RifeError, match=r"3\.8 has no timestep input.*not 0\.3.*with a timestep input: 3\.9, 4\.0"):
+        core.interpolate(*inputs(), 0.3)
+
+
+def test_argument_errors_say_what_is_allowed():
+    net = synthetic_network("v4", "4.25")
+    with pytest.raises(RifeError, match=r"scale must be one of 0\.25, 0\.5, 1\.0, 2\.0, 4\.0"):
+        Interpolator(net, scale=3.0, device="cpu")
+    with pytest.raises(RifeError, match=r"model 4\.25 cannot ensemble; models that can: .*4\.20"):
+        Interpolator(net, ensemble=True, device="cpu")
+    core = Interpolator(net, device="cpu")
+    with pytest.raises(RifeError, match="between 0 and 1"):
+        core.interpolate(*inputs(), 1.0)
+
+
+def test_dyadic_timesteps():
+    assert dyadic(0.75) == 3 / 4 and dyadic(0.5) == 1 / 2 and dyadic(1 / 3) is None
