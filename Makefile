@@ -1,24 +1,32 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   interpolate a real sample clip with the default model (fetches clip and weights)
 #   make test   run the test suite
-# Both create .venv with Python 3.12+ and install everything they need into it.
+# Both create .venv with Python 3.12+ and install everything they need into it. vsrife is installed as a
+# regular (non-editable) package, because its native plugin must land in site-packages/vapoursynth/plugins/
+# for VapourSynth to autoload it; the install is redone whenever a source file changes.
 
 PYTHON ?= $(shell for p in python3.13 python3.12 python3; do \
 	command -v $$p >/dev/null 2>&1 && $$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null \
 	&& { echo $$p; break; }; done)
 VENV ?= .venv
 PY := $(VENV)/bin/python
+DEPS := $(VENV)/.deps
 STAMP := $(VENV)/.installed
+SOURCES := $(shell find vsrife training native -name '*.py' -o -name '*.c') models/manifest.toml
 PYTEST_ARGS ?=
 
 .PHONY: demo test lint venv clean
 
-$(STAMP): setup.py constraints.txt pyproject.toml
+$(DEPS): setup.py constraints.txt pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: Python 3.12 or newer is needed (VapourSynth R74+ wheels are cp312 abi3)" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install --quiet -c constraints.txt '.[dev]'
 	$(VENV)/bin/vapoursynth config >/dev/null
+	@touch $@
+
+$(STAMP): $(DEPS) $(SOURCES)
+	$(PY) -m pip install --quiet --no-deps --force-reinstall .
 	@touch $@
 
 venv: $(STAMP)

@@ -1,22 +1,42 @@
-"""Install vsrife. The weight manifest lives in models/ (the store of a checkout) and is copied into the package."""
+"""Install vsrife: the Python package, and the native plugin that gives VapourSynth the `rife` namespace.
 
+The plugin (native/vsrife_plugin.c) is built against the headers of the vapoursynth wheel and installed into
+site-packages/vapoursynth/plugins/vsrife/, where the VapourSynth core autoloads it. It does not link
+libpython: it finds the interpreter's symbols at run time. The weight manifest lives in models/ (the weight
+store of a checkout) and is copied into the package.
+"""
+
+import json
 import shutil
 from pathlib import Path
 
-from setuptools import find_packages, setup
+import vapoursynth
+from setuptools import Extension, find_packages, setup
 from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
 
 
 class BuildPyWithManifest(build_py):
-    """Ship models/manifest.toml inside the package, where installed copies look for it."""
+    """Ship models/manifest.toml inside the package, and remember the checkout it was installed from."""
 
     def run(self) -> None:
         super().run()
-        target = Path(self.build_lib) / "vsrife" / "manifest.toml"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(ROOT / "models" / "manifest.toml", target)
+        package = Path(self.build_lib) / "vsrife"
+        package.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ROOT / "models" / "manifest.toml", package / "manifest.toml")
+        # installed from a source checkout: its models/ stays the weight store (see vsrife.weights.model_dir)
+        info = {"checkout": str(ROOT)} if (ROOT / ".git").exists() else {}
+        (package / "install_info.json").write_text(json.dumps(info))
+
+
+native_plugin = Extension(
+    "vapoursynth.plugins.vsrife.vsrife",
+    sources=["native/vsrife_plugin.c"],
+    include_dirs=[vapoursynth.get_include()],
+    extra_compile_args=["-O2", "-Wall", "-Wextra"],
+    libraries=["dl", "pthread"],
+)
 
 
 setup(
@@ -39,6 +59,7 @@ setup(
     extras_require={
         "dev": ["pytest>=8", "ruff>=0.6", "vapoursynth-bestsource", "pillow"],
     },
+    ext_modules=[native_plugin],
     cmdclass={"build_py": BuildPyWithManifest},
     entry_points={"console_scripts": ["vsrife=vsrife.__main__:main"]},
 )

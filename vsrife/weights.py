@@ -1,7 +1,8 @@
 """The weight store: a manifest of known weights, verified downloads, and safe loading into networks.
 
 Files live in ``<store>/<model>/<file>``. The store is ``$VSRIFE_MODEL_DIR`` if set, else the ``models/``
-folder of a source checkout, else the user data folder (``platformdirs``). Every use checks the file's
+folder of the source checkout this code runs from or was installed from, else the user data folder
+(``platformdirs``). Every use checks the file's
 SHA-256 first and loads it with ``torch.load(weights_only=True)``; downloads are written to a temporary
 file beside the target and renamed only after the hash matched, so an interrupted download leaves nothing.
 """
@@ -103,7 +104,18 @@ def model_dir() -> Path:
         return Path(env)
     if (CHECKOUT_MODELS / "manifest.toml").is_file():
         return CHECKOUT_MODELS
+    installed_from = _install_info().get("checkout")
+    if installed_from and (Path(installed_from) / "models" / "manifest.toml").is_file():
+        return Path(installed_from) / "models"
     return Path(platformdirs.user_data_dir("vsrife")) / "models"
+
+
+def _install_info() -> dict:
+    """Written by setup.py: the source checkout this copy was installed from, if any."""
+    try:
+        return json.loads((PACKAGE_DIR / "install_info.json").read_text())
+    except (OSError, ValueError):
+        return {}
 
 
 def file_path(entry: ModelEntry, wf: WeightFile, store: Path | None = None) -> Path:

@@ -1,0 +1,302 @@
+"""``RIFE``: the VapourSynth filter (``core.rife.RIFE``, ``clip.rife.RIFE``, ``vsrife.RIFE``).
+
+The graph, for a factor ``num/den``:
+
+* ``left``/``right``: the source clip and the clip shifted by one frame, spread to the output timeline
+  with ``Interleave``/``SelectEvery`` (which fix fps and per-frame durations, also for variable rates).
+* ``interpolated``: the network's frames. ``k`` branches ``SelectEvery(k, i)``, each with its own
+  ``ModifyFrame``, re-``Interleave``d, so ``k`` frames are in flight at once (one ``ModifyFrame`` runs its
+  callback one call at a time). They are computed on RGBS and converted back with each left frame's
+  colorimetry, then given the left frame's props.
+* The output picks, per frame: the source frame itself when the timestep is 0 (untouched, bit-exact),
+  the left frame after the last source frame or across a scene change (or a blend, if asked), and the
+  interpolated frame otherwise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from fractions import Fraction
+
+import torch
+import vapoursynth as vs
+
+from .arch import SPECS
+from .colorimetry import Converter
+from .device import DeviceIO, parse_device
+from .errors import RifeError
+from .inference import SCALES, Interpolator, PreparedFrame
+from .scene import DEFAULT_THRESHOLD, scene_change_stats
+from .timing import FrameMap, factor_from_args
+from .weights import default_manifest, load_network
+
+core = vs.core
+
+PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16}
+
+
+def log(message: str, level: vs.MessageType = vs.MESSAGE_TYPE_INFORMATION) -> None:
+    """To VapourSynth's log (vspipe prints it on stderr): stdout may be carrying video."""
+    core.log_message(level, f"RIFE: {message}")
+
+
+@dataclass
+class _Settings:
+    factor: Fraction
+    scale: float
+    sc: bool
+    sc_threshold: float
+    sc_blend: bool
+    streams: int
+
+
+def RIFE(
+    clip: vs.VideoNode,
+    multi: int = 2,
+    scale: float = 1.0,
+    *,
+    model: str | None = None,
+    factor_num: int | None = None,
+    factor_den: int | None = None,
+    fps_num: int | None = None,
+    fps_den: int | None = None,
+    sc: bool = True,
+    sc_threshold: float | None = None,
+    sc_blend: bool = False,
+    ensemble: bool = False,
+    device: str | int | None = None,
+    precision: str | None = None,
+    model_path: str | None = None,
+    num_streams: int | None = None,
+) -> vs.VideoNode:
+    """Raise the frame rate of ``clip`` with RIFE video frame interpolation.
+
+    Args:
+        clip: any constant format and size: YUV (4:2:0, 4:2:2, 4:4:4; 8-16 bit integer, half, float), RGB,
+            GRAY. The output has the same format; source frames pass through untouched.
+        multi: integer rate factor (2 doubles the rate). Ignored when a factor or fps is given.
+        scale: flow resolution relative to the frame: 0.25, 0.5, 1.0, 2.0 or 4.0. Try 0.5 for 4K.
+        model: model name (``python -m vsrife models list``); default: the manifest's default (3.9).
+        factor_num, factor_den: any rational factor, e.g. 5/2 for 24 -> 60 fps.
+        fps_num, fps_den: the target rate instead of a factor, e.g. 60000/1001; needs a clip with a rate.
+        sc: don't interpolate across scene changes: where the left frame has ``_SceneChangeNext`` set (or,
+            if the clip has no such props, where the built-in detector sees a cut), hold the left frame.
+        sc_threshold: the detector's threshold on the mean absolute difference of a small gray copy
+            (0..1); default ``vsrife.scene.DEFAULT_THRESHOLD``.
+        sc_blend: at scene changes, blend the two frames by the timestep instead of holding the left one.
+        ensemble: also run the network on the time-reversed pair and average (slower; not all models).
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or a CUDA index; default CUDA if available.
+        precision: ``"fp32"`` (default) or ``"fp16"`` (CUDA only); warping always runs in float32.
+        model_path: a weight file of your own (e.g. from ``python -m training export``); ``model`` then
+            names its architecture, or it is detected from the file.
+        num_streams: frames interpolated concurrently (default: 2 on CUDA, 1 on the CPU, where torch
+            already spreads one frame over all cores).
+    """
+    with contextlib.redirect_stdout(sys.stderr):  # a library printing must not corrupt a y4m pipe
+        try:
+            return _build(**locals())
+        except (RifeError, ValueError) as exc:
+            raise vs.Error(f"RIFE: {exc}") from None
+
+
+def _check_clip(clip: object) -> vs.VideoNode:
+    if not isinstance(clip, vs.VideoNode):
+        raise RifeError(f"clip must be a video clip (vs.VideoNode), not {type(clip).__name__}")
+    if clip.format is None or clip.format.id == vs.NONE:
+        raise RifeError("the clip's format varies from frame to frame; convert it to one format first")
+    if clip.width == 0 or clip.height == 0:
+        raise RifeError("the clip's frame size varies; resize it to one size first")
+    if clip.num_frames < 2:
+        raise RifeError("the clip needs at least 2 frames to interpolate between")
+    return clip
+
+
+def _check_model(model: str | None, model_path: str | None, factor: Fraction, ensemble: bool) -> str:
+    manifest = default_manifest()
+    if model_path is None:
+        name = model or manifest.default_model
+        arch = manifest.get(name).arch
+    else:
+        name = model or os.path.basename(model_path)
+        if model is not None and model not in SPECS and model not in manifest.entries:
+            manifest.get(model)  # raises with the list of known names
+        arch = None if model is None else (model if model in SPECS else manifest.get(model).arch)
+    if arch is not None:
+        spec = SPECS[arch]
+        if not spec.timestep and factor.numerator & (factor.numerator - 1):
+            able = [n for n, s in SPECS.items() if s.timestep and n in manifest.entries]
+            raise RifeError(
+                f"model {name} has no timestep input and can only double, quadruple ... the rate "
+                f"(factor {factor} needs timesteps in 1/{factor.numerator}ths); use one of {', '.join(able)}"
+            )
+        if ensemble and not spec.can_ensemble:
+            able = [n for n, s in SPECS.items() if s.can_ensemble and n in manifest.entries]
+            raise RifeError(f"model {name} cannot ensemble; models that can: {', '.join(able)}")
+    return name
+
+
+def _build(
+    clip: vs.VideoNode,
+    multi: int,
+    scale: float,
+    model: str | None,
+    factor_num: int | None,
+    factor_den: int | None,
+    fps_num: int | None,
+    fps_den: int | None,
+    sc: bool,
+    sc_threshold: float | None,
+    sc_blend: bool,
+    ensemble: bool,
+    device: str | int | None,
+    precision: str | None,
+    model_path: str | None,
+    num_streams: int | None,
+) -> vs.VideoNode:
+    clip = _check_clip(clip)
+    factor = factor_from_args(clip, multi, factor_num, factor_den, fps_num, fps_den)
+    if scale not in SCALES:
+        raise RifeError(f"scale must be one of {', '.join(map(str, SCALES))}, not {scale}")
+    name = _check_model(model, model_path, factor, bool(ensemble))
+    try:
+        torch_device = parse_device(device)
+    except RuntimeError as exc:
+        raise RifeError(f"device {device!r} is not a device torch knows ({exc})") from None
+    if torch_device.type == "cuda" and not torch.cuda.is_available():
+        raise RifeError(f"device {device!r} asks for CUDA, but torch sees no CUDA GPU; use device='cpu'")
+    precision = precision or "fp32"
+    if precision not in PRECISIONS:
+        raise RifeError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    if precision == "fp16" and torch_device.type != "cuda":
+        raise RifeError("precision='fp16' needs CUDA; on the CPU use precision='fp32'")
+
+    network = load_network(model, model_path)
+    interpolator = Interpolator(
+        network, scale=float(scale), ensemble=bool(ensemble), device=torch_device, dtype=PRECISIONS[precision]
+    )
+    streams = int(num_streams) if num_streams else (2 if torch_device.type == "cuda" else 1)
+    if streams < 1:
+        raise RifeError("num_streams must be at least 1")
+    settings = _Settings(
+        factor=factor,
+        scale=float(scale),
+        sc=bool(sc),
+        sc_threshold=DEFAULT_THRESHOLD if sc_threshold is None else float(sc_threshold),
+        sc_blend=bool(sc_blend),
+        streams=streams,
+    )
+    log(f"model {name} on {torch_device} ({precision}), factor {factor}, {streams} stream(s)")
+    return _Graph(clip, interpolator, settings).output
+
+
+class _FrameCache:
+    """Prepared (uploaded, padded, encoded) source frames by index; a few are reused by neighbouring outputs."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.items: OrderedDict[int, PreparedFrame] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, index: int, make) -> PreparedFrame:
+        with self.lock:
+            item = self.items.get(index)
+            if item is not None:
+                self.items.move_to_end(index)
+                return item
+        item = make()
+        with self.lock:
+            self.items[index] = item
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+        return item
+
+
+class _Graph:
+    def __init__(self, clip: vs.VideoNode, interpolator: Interpolator, settings: _Settings) -> None:
+        self.clip = clip
+        self.core = interpolator
+        self.settings = settings
+        self.map = FrameMap(settings.factor.numerator, settings.factor.denominator, clip.num_frames)
+        self.io = DeviceIO(interpolator.device)
+        self.cache = _FrameCache(2 * settings.streams + 2)
+        self.converter = Converter(clip)
+
+        following = clip[1:] + clip[-1]
+        self.left = self.map.spread(clip)
+        self.right = self.map.spread(following)
+        rgb = self.converter.to_rgb()
+        left_rgb = self.map.spread(rgb)
+        right_rgb = self.map.spread(rgb[1:] + rgb[-1])
+        interpolated_rgb = self._interpolate(left_rgb, right_rgb)
+        interpolated = self.converter.from_rgb(interpolated_rgb, self.left)
+        self.interpolated = core.std.CopyFrameProps(interpolated, self.left)
+        self.stats = self.map.spread(scene_change_stats(clip)) if settings.sc else None
+        self._blends: dict[Fraction, vs.VideoNode] = {}
+        self.output = self._assemble()
+
+    # --- the network's frames ------------------------------------------------------------------------
+
+    def _interpolate(self, left_rgb: vs.VideoNode, right_rgb: vs.VideoNode) -> vs.VideoNode:
+        k = self.settings.streams
+        if k == 1:
+            return left_rgb.std.ModifyFrame([left_rgb, right_rgb], self._callback(1, 0))
+        branches = [
+            left_rgb.std.SelectEvery(k, i).std.ModifyFrame(
+                [left_rgb.std.SelectEvery(k, i), right_rgb.std.SelectEvery(k, i)], self._callback(k, i)
+            )
+            for i in range(k)
+        ]
+        return core.std.Interleave(branches)
+
+    def _callback(self, k: int, branch: int):
+        def interpolate(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
+            out_n = n * k + branch
+            src = self.map.source(out_n)
+            t = float(self.map.timestep(out_n))
+            p0 = self.cache.get(src, lambda: self._prepare(f[0]))
+            p1 = self.cache.get(src + 1, lambda: self._prepare(f[1]))
+            with self.io.compute(), torch.inference_mode():
+                result = self.core.interpolate(p0, p1, t)
+            out = f[0].copy()
+            self.io.download(result, out)
+            return out
+
+        return interpolate
+
+    def _prepare(self, frame: vs.VideoFrame) -> PreparedFrame:
+        tensor = self.io.upload(frame)
+        with self.io.compute():
+            return self.core.prepare(tensor)
+
+    # --- choosing per output frame -------------------------------------------------------------------
+
+    def _blend(self, t: Fraction) -> vs.VideoNode:
+        node = self._blends.get(t)
+        if node is None:
+            node = self._blends.setdefault(t, core.std.Merge(self.left, self.right, float(t)))
+        return node
+
+    def _assemble(self) -> vs.VideoNode:
+        fmap, settings = self.map, self.settings
+        last = self.clip.num_frames - 1
+        prop_src = [self.left] if self.stats is None else [self.left, self.stats]
+
+        def pick(n: int, f: vs.VideoFrame | list[vs.VideoFrame]) -> vs.VideoNode:
+            if fmap.is_source_frame(n) or fmap.source(n) >= last:
+                return self.left
+            if settings.sc:
+                frames = f if isinstance(f, list) else [f]
+                cut = frames[0].props.get("_SceneChangeNext")
+                if cut is None:
+                    cut = frames[1].props["PlaneStatsDiff"] > settings.sc_threshold
+                if cut:
+                    return self._blend(fmap.timestep(n)) if settings.sc_blend else self.left
+            return self.interpolated
+
+        sources = [self.left, self.interpolated] + ([self.right] if settings.sc_blend else [])
+        return core.std.FrameEval(self.left, pick, prop_src=prop_src, clip_src=sources)
