@@ -57,7 +57,7 @@ setup(
         "platformdirs>=4",  # per-user weight store outside a checkout
     ],
     extras_require={
-        "dev": ["pytest>=8", "ruff>=0.6", "vapoursynth-bestsource", "pillow"],
+        "dev": ["pytest>=8", "ruff>=0.6", "vapoursynth-bestsource", "pillow", "imageio-ffmpeg"],
     },
     ext_modules=[native_plugin],
     cmdclass={"build_py": BuildPyWithManifest},

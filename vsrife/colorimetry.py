@@ -1,7 +1,8 @@
 """Conversion between the user's format and the RGB float the network sees, and back.
 
 Per frame, the colorimetry comes from the frame's props (``_Matrix``, ``_Transfer``, ``_Primaries``,
-``_ColorRange``, ``_ChromaLocation``; mpv's ``_ColorSpace`` when ``_Matrix`` is absent) and, where a prop is
+``_Range``, ``_ChromaLocation``; mpv's ``_ColorSpace`` when ``_Matrix`` is absent, and the pre-R81
+``_ColorRange``, whose 0/1 mean the opposite of ``_Range``'s, when ``_Range`` is) and, where a prop is
 missing or unspecified, from the usual defaults: BT.709 above 1279x576, BT.601 below (470bg for 576-line,
 170m otherwise), limited range for YUV and full for RGB, left-sited chroma. The same rule picks the
 parameters of the conversion to RGB and of the one back, so interpolated frames land exactly where their
@@ -15,6 +16,7 @@ resize node per distinct colorimetry and picks it per frame with ``std.FrameEval
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +33,7 @@ class Colorimetry:
     """The conversion-relevant description of a frame; ``None`` means "not needed / keep"."""
 
     matrix: int | None
-    range: int  # 0 full, 1 limited (VapourSynth's _ColorRange)
+    range: int  # as R81's _Range and the resizers' `range`: 1 full, 0 limited
     chromaloc: int | None
     transfer: int | None
     primaries: int | None
@@ -74,13 +76,23 @@ def colorimetry_of(props: Mapping[str, Any], fmt: vs.VideoFormat, width: int, he
             matrix = _specified(props, "_ColorSpace")  # what mpv sets (libav numbering = H.273 = _Matrix)
         if matrix is None or matrix == 0:
             matrix = default_matrix(width, height)
-    color_range = props.get("_ColorRange")
+    color_range = _range_of(props)
     if color_range is None:
-        color_range = 0 if rgb else 1
+        color_range = vs.RANGE_FULL if rgb else vs.RANGE_LIMITED
     chromaloc = props.get("_ChromaLocation") if fmt.color_family == vs.YUV and fmt.subsampling_w else None
     transfer = _specified(props, "_Transfer") if matrix in (11, 12, 13, 14) else None
     primaries = _specified(props, "_Primaries") if matrix in (11, 12, 13, 14) else None
     return Colorimetry(matrix, int(color_range), None if chromaloc is None else int(chromaloc), transfer, primaries)
+
+
+def _range_of(props: Mapping[str, Any]) -> int | None:
+    if "_Range" in props:
+        return int(props["_Range"])
+    if "_ColorRange" in props:  # older writers, e.g. mpv: 0 full, 1 limited
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return vs.RANGE_FULL if int(props["_ColorRange"]) == 0 else vs.RANGE_LIMITED
+    return None
 
 
 class Converter:
@@ -102,10 +114,11 @@ class Converter:
 
         def convert(c: Colorimetry) -> vs.VideoNode:
             if self.format.color_family == vs.GRAY:
-                gray = clip.resize.Point(format=vs.GRAYS, range_in=c.range, range=0)
-                return core.std.ShufflePlanes([gray, gray, gray], [0, 0, 0], vs.RGB)
+                gray = clip.resize.Point(format=vs.GRAYS, range_in=c.range, range=vs.RANGE_FULL)
+                rgb = core.std.ShufflePlanes([gray, gray, gray], [0, 0, 0], vs.RGB)
+                return rgb.std.SetFrameProps(_Matrix=0)  # RGB now: the gray frame's matrix no longer applies
             if self.format.color_family == vs.RGB:
-                return clip.resize.Point(format=vs.RGBS, range_in=c.range, range=0)
+                return clip.resize.Point(format=vs.RGBS, range_in=c.range, range=vs.RANGE_FULL)
             return clip.resize.Bicubic(format=vs.RGBS, **c.resize_args("in"))
 
         template = clip.std.BlankClip(format=vs.RGBS, keep=True)
@@ -117,10 +130,10 @@ class Converter:
 
         def convert(c: Colorimetry) -> vs.VideoNode:
             if self.format.color_family == vs.RGB:
-                return rgb.resize.Point(format=self.format.id, range_in=0, range=c.range)
+                return rgb.resize.Point(format=self.format.id, range_in=vs.RANGE_FULL, range=c.range)
             if self.format.color_family == vs.GRAY:
                 # the three channels are (nearly) equal for gray input; the luma weights average them
-                return rgb.resize.Point(format=self.format.id, matrix=1, range_in=0, range=c.range)
+                return rgb.resize.Point(format=self.format.id, matrix=1, range_in=vs.RANGE_FULL, range=c.range)
             return rgb.resize.Bicubic(format=self.format.id, **c.resize_args("out"))
 
         template = props_src

@@ -190,7 +190,13 @@ def _build(
         sc_blend=bool(sc_blend),
         streams=streams,
     )
-    log(f"model {name} on {torch_device} ({precision}), factor {factor}, {streams} stream(s)")
+    if torch_device.type == "cpu":
+        # k frames in flight, each spread over cores/k torch threads: together they fill the cores once
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // streams))
+    log(
+        f"model {name} on {torch_device} ({precision}), factor {factor}, {streams} stream(s)"
+        + (f", {torch.get_num_threads()} torch thread(s) each" if torch_device.type == "cpu" else "")
+    )
     return _Graph(clip, interpolator, settings).output
 
 

