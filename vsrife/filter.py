@@ -20,6 +20,7 @@ import os
 import sys
 import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -229,6 +230,12 @@ class _Graph:
         self.settings = settings
         self.map = FrameMap(settings.factor.numerator, settings.factor.denominator, clip.num_frames)
         self.io = DeviceIO(interpolator.device)
+        # One thread per stream runs the network. VapourSynth calls each ModifyFrame callback on whichever
+        # worker is free; torch's OpenMP pool belongs to the calling thread, so running on ever-changing
+        # threads keeps several pools alive and spinning. Dedicated threads keep one warm pool per stream.
+        self.workers = [
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"rife-{i}") for i in range(settings.streams)
+        ]
         self.cache = _FrameCache(2 * settings.streams + 2)
         self.converter = Converter(clip)
 
@@ -264,15 +271,20 @@ class _Graph:
             out_n = n * k + branch
             src = self.map.source(out_n)
             t = float(self.map.timestep(out_n))
-            p0 = self.cache.get(src, lambda: self._prepare(f[0]))
-            p1 = self.cache.get(src + 1, lambda: self._prepare(f[1]))
-            with self.io.compute(), torch.inference_mode():
-                result = self.core.interpolate(p0, p1, t)
+            # the network (and the v4 feature encoder) runs on this branch's own thread: see _Graph.__init__
+            worker = self.workers[branch]
+            p0 = self.cache.get(src, lambda: worker.submit(self._prepare, f[0]).result())
+            p1 = self.cache.get(src + 1, lambda: worker.submit(self._prepare, f[1]).result())
+            result = worker.submit(self._infer, p0, p1, t).result()
             out = f[0].copy()
             self.io.download(result, out)
             return out
 
         return interpolate
+
+    def _infer(self, p0: PreparedFrame, p1: PreparedFrame, t: float) -> torch.Tensor:
+        with self.io.compute(), torch.inference_mode():
+            return self.core.interpolate(p0, p1, t)
 
     def _prepare(self, frame: vs.VideoFrame) -> PreparedFrame:
         tensor = self.io.upload(frame)
