@@ -47,7 +47,9 @@ setup(
     long_description_content_type="text/markdown",
     license="MIT",
     python_requires=">=3.12",
-    packages=find_packages(include=["vsrife", "vsrife.*", "training", "training.*"]),
+    # `training/` is run from a checkout (python -m training); a top-level "training" package is too
+    # generic a name to install into site-packages
+    packages=find_packages(include=["vsrife", "vsrife.*"]),
     install_requires=[
         "vapoursynth>=74",  # R74+ wheels (cp312 abi3); R81 is what we test
         "torch>=2.6",
@@ -57,7 +59,10 @@ setup(
         "platformdirs>=4",  # per-user weight store outside a checkout
     ],
     extras_require={
-        "dev": ["pytest>=8", "ruff>=0.6", "vapoursynth-bestsource", "pillow", "imageio-ffmpeg"],
+        # python -m training: PNG datasets (Pillow), TensorBoard logs, video decoding for make-dataset
+        "train": ["pillow", "tensorboard", "vapoursynth-bestsource"],
+        # tests, the demo and the examples: sources via bestsource, an x265 encoder via imageio-ffmpeg
+        "dev": ["pytest>=8", "ruff>=0.6", "vapoursynth-bestsource", "pillow", "imageio-ffmpeg", "tensorboard"],
     },
     ext_modules=[native_plugin],
     cmdclass={"build_py": BuildPyWithManifest},

@@ -131,7 +131,8 @@ class _Sides:
 
 @dataclass
 class FlowEstimate:
-    """Result of the coarse-to-fine pass: final flow (pixels), mask logits and the two warped frames."""
+    """Result of the coarse-to-fine pass: final flow (pixels), mask logits and the two warped frames, and
+    the same after every block (``flows``, ``masks``, ``warps``), which training supervises."""
 
     flow: Tensor
     mask: Tensor
@@ -139,6 +140,28 @@ class FlowEstimate:
     warped1: Tensor
     flows: list[Tensor]
     masks: list[Tensor]
+    warps: list[tuple[Tensor, Tensor]]
+
+    def blended(self, i: int) -> Tensor:
+        """Block ``i``'s frame: its two warps blended by its mask."""
+        alpha = torch.sigmoid(self.masks[i])
+        return self.warps[i][0] * alpha + self.warps[i][1] * (1 - alpha)
+
+
+@dataclass
+class TrainingOutput:
+    """What one training forward pass of a paper network produces (all ``N x C x H x W``).
+
+    ``merged``: each student block's blended frame, the last one refined; ``teacher_merged``: the frame the
+    privileged teacher block makes from the student's flow and the ground truth; ``distill_loss``: the
+    privileged distillation loss (scalar), summed over the student blocks.
+    """
+
+    merged: list[Tensor]
+    flows: list[Tensor]
+    teacher_flow: Tensor
+    teacher_merged: Tensor
+    distill_loss: Tensor
 
 
 class IFNet(nn.Module):
@@ -263,7 +286,7 @@ class IFNet(nn.Module):
         if spec.adaptive is Adaptive.PROBE:
             scales = self._probe_scales(sides, flow, mask, scales)
         warped = (img0, img1)
-        flows, masks = [], []
+        flows, masks, warps = [], [], []
         for i, block in enumerate(blocks):
             wfeats = None
             if sides.feat0 is not None and flow is not None:
@@ -295,8 +318,40 @@ class IFNet(nn.Module):
             warped = (warp(img0, flow[:, :2]), warp(img1, flow[:, 2:4]))
             flows.append(flow)
             masks.append(mask)
+            warps.append(warped)
         assert flow is not None and mask is not None
-        return FlowEstimate(flow, mask, warped[0], warped[1], flows, masks)
+        return FlowEstimate(flow, mask, warped[0], warped[1], flows, masks, warps)
+
+    def forward_train(
+        self, img0: Tensor, img1: Tensor, gt: Tensor, timestep: Tensor | float = 0.5, distill_margin: float = 0.01
+    ) -> TrainingOutput:
+        """The ECCV 2022 training pass: student blocks, the teacher block that also sees ``gt``, and the
+        privileged distillation loss. Per student block ``i`` the loss is the mean over pixels of
+        ``sqrt(mean_channels((flow_teacher - flow_i)^2))`` (teacher flow detached), counted only where the
+        student's frame is worse than the teacher's by more than ``distill_margin`` (mean abs over channels).
+        """
+        spec = self.spec
+        if not spec.teacher or spec.wiring is not Wiring.PAPER:
+            raise ValueError(f"RIFE {spec.name} has no privileged teacher to train with")
+        t = self._timestep_map(timestep, img0) if spec.timestep else None
+        sides = _Sides(img0, img1, None, None, t)
+        est = self.estimate_flow(sides, [float(s) for s in spec.scales], ensemble=False)
+        extra = [t] if t is not None else []
+        teacher_in = torch.cat((img0, img1, *extra, est.warped0, est.warped1, est.mask, gt), 1)
+        d_flow, d_mask, _ = self.block_tea(teacher_in, est.flow, 1.0)
+        teacher_flow = est.flow + d_flow
+        alpha = torch.sigmoid(est.mask + d_mask)
+        teacher_merged = warp(img0, teacher_flow[:, :2]) * alpha + warp(img1, teacher_flow[:, 2:4]) * (1 - alpha)
+
+        merged = [est.blended(i) for i in range(spec.num_blocks)]
+        teacher_error = (teacher_merged - gt).abs().mean(1, True)
+        distill = img0.new_zeros(())
+        for flow_i, merged_i in zip(est.flows, merged, strict=True):
+            worse = ((merged_i - gt).abs().mean(1, True) > teacher_error + distill_margin).float().detach()
+            distance = ((teacher_flow.detach() - flow_i) ** 2).mean(1, True) ** 0.5
+            distill = distill + (distance * worse).mean()
+        merged[-1] = self.refine(img0, img1, est.warped0, est.warped1, est.mask, est.flow, merged[-1])
+        return TrainingOutput(merged, est.flows, teacher_flow, teacher_merged, distill)
 
     @staticmethod
     def _is_large(flow: Tensor) -> bool:

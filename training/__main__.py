@@ -1,0 +1,125 @@
+"""``python -m training``: train the paper's networks, evaluate on the published benchmarks, build datasets
+from your own videos, and export weights for the plugin. Run from the repository root; for several GPUs or
+machines: ``torchrun --nnodes N --nproc_per_node G -m training train ...``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from vsrife.errors import RifeError
+
+from . import config
+from .data import DatasetError
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .trainer import Trainer, load_checkpoint
+
+    base = None
+    if args.resume:
+        base = load_checkpoint(args.resume)["config"]  # the resumed run's settings, flags may override
+    cfg = config.resolve(args, base)
+    if not cfg.data:
+        raise DatasetError("--data DIR is required (a Vimeo90K-layout folder; see `make-dataset`)")
+    Trainer(cfg, resume=args.resume).run()
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from vsrife.inference import Interpolator
+
+    from .evaluate import BENCHMARKS
+
+    if args.blend:
+        interpolator, name = None, "blend"
+    elif args.weights is None and args.model is None:
+        raise DatasetError("give --weights FILE (e.g. from `export`), --model NAME (a zoo model) or --blend")
+    else:
+        interpolator = Interpolator.from_pretrained(model=args.model, model_path=args.weights, scale=args.scale)
+        name = interpolator.spec.name if args.weights is None else f"{args.weights} ({interpolator.spec.name})"
+    result = BENCHMARKS[args.benchmark](interpolator, Path(args.data), args.limit).run()
+    print(json.dumps({"benchmark": args.benchmark, "model": name, **result}))
+    return 0
+
+
+def _make_dataset(args: argparse.Namespace) -> int:
+    from .make_dataset import make_dataset
+
+    width, height = (int(v) for v in args.size.lower().split("x"))
+    summary = make_dataset(
+        args.videos,
+        args.out,
+        args.holdout,
+        args.septuplet,
+        (width, height),
+        args.stride,
+        args.still,
+        seed=args.seed,
+        crops=args.crops,
+        frames=args.frames,
+    )
+    print(json.dumps({"out": str(args.out), **vars(summary)}))
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from .export import export
+
+    arch = export(Path(args.checkpoint), Path(args.out))
+    print(json.dumps({"out": str(args.out), "arch": arch}))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train rife-paper / rife-paper-m (the paper's recipe by default)")
+    config.add_arguments(p)
+    p.add_argument("--resume", type=Path, help="a checkpoint file or run directory to continue from")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("evaluate", help="a published benchmark, scored as the original scripts do")
+    p.add_argument("--benchmark", required=True, choices=["vimeo90k", "ucf101", "middlebury", "hd"])
+    p.add_argument("--data", required=True)
+    p.add_argument("--weights", help="a weight file (from `export`, or an official .pkl)")
+    p.add_argument("--model", help="a model name from `python -m vsrife models list` (or the arch of --weights)")
+    p.add_argument("--blend", action="store_true", help="score the 50/50 blend of the inputs (the baseline)")
+    p.add_argument("--scale", type=float, default=1.0)
+    p.add_argument("--limit", type=int, default=0, help="only the first N triplets (per sequence for hd)")
+    p.set_defaults(func=_evaluate)
+
+    p = sub.add_parser("make-dataset", help="a Vimeo-layout dataset from real videos")
+    p.add_argument("videos", nargs="+")
+    p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--holdout", nargs="*", default=[], help="videos whose samples go to the test list")
+    p.add_argument("--septuplet", action="store_true")
+    p.add_argument("--size", default="448x256", help="crop size WxH (Vimeo90K's is 448x256)")
+    p.add_argument("--stride", type=int, help="frames between sample starts (default: the sample length)")
+    p.add_argument("--still", type=float, default=0.002, help="skip samples whose frames differ less than this")
+    p.add_argument("--crops", type=int, default=1, help="random crop positions per sample (large videos)")
+    p.add_argument("--frames", type=int, default=0, help="use only the first N frames of each video")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_make_dataset)
+
+    p = sub.add_parser("export", help="checkpoint -> weight file for the plugin")
+    p.add_argument("checkpoint")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_export)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (DatasetError, RifeError, ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
