@@ -59,7 +59,7 @@ HD_PADDING = {720: 24, 1080: 4, 544: 16}
 
 
 def tensor(image: np.ndarray) -> Tensor:
-    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() / 255
+    return torch.from_numpy(np.array(image)).permute(2, 0, 1)[None].float() / 255  # a writable copy
 
 
 def _require(path: Path, what: str) -> Path:

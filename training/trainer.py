@@ -9,6 +9,7 @@ resumed with the same seed and no loader workers continues with the losses an un
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import math
 import os
@@ -152,6 +153,7 @@ def load_checkpoint(path: Path, arch: str | None = None) -> dict:
 class Trainer:
     def __init__(self, cfg: TrainConfig, resume: Path | None = None) -> None:
         self.cfg = cfg
+        checkpoint = load_checkpoint(resume, cfg.arch) if resume is not None else None
         self.dist, self.device = init_distributed(cfg)
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
@@ -183,8 +185,10 @@ class Trainer:
         self.step = 0
         self.batch_in_epoch = 0
         self.last_validated = -1
-        if resume is not None:
-            self._restore(load_checkpoint(resume, cfg.arch))
+        self.last_checkpoint = -1
+        self.started = time.monotonic()  # wall time of this process's run, logged with every record
+        if checkpoint is not None:
+            self._restore(checkpoint)
         model: nn.Module = self.step_module
         if self.dist.world_size > 1:
             devices = [self.device.index] if self.device.type == "cuda" else None
@@ -215,10 +219,17 @@ class Trainer:
         set_rng_state(ranks[self.dist.rank] if self.dist.rank < len(ranks) else ranks[0])
 
     def _checkpoint(self) -> None:
+        if self.step == self.last_checkpoint:
+            return
+        self.last_checkpoint = self.step
         states = [rng_state()]
         if self.dist.world_size > 1:
-            states = [None] * self.dist.world_size
-            dist.all_gather_object(states, rng_state())
+            # tensors do not survive all_gather_object's pickling: send each rank's state as torch.save bytes
+            buffer = io.BytesIO()
+            torch.save(rng_state(), buffer)
+            blobs = [None] * self.dist.world_size
+            dist.all_gather_object(blobs, buffer.getvalue())
+            states = [torch.load(io.BytesIO(b), weights_only=True) for b in blobs]
             # a cheap proof that DDP kept the replicas identical: every rank's parameter checksum, logged
             checksums = [None] * self.dist.world_size
             dist.all_gather_object(checksums, parameter_checksum(self.network))
@@ -246,10 +257,11 @@ class Trainer:
     def _log(self, record: dict) -> None:
         if not self.dist.main:
             return
+        record = {**record, "seconds": round(time.monotonic() - self.started, 1)}
         with open(self.out / "metrics.jsonl", "a") as f:
             f.write(json.dumps(record) + "\n")
         for key, value in record.items():
-            if isinstance(value, int | float) and key not in ("step", "epoch"):
+            if isinstance(value, int | float) and key not in ("step", "epoch", "seconds"):
                 self.writer.add_scalar(key, value, record["step"])
 
     def batches(self, epoch: int) -> list[list[int]]:
@@ -265,7 +277,7 @@ class Trainer:
     @torch.inference_mode()
     def validate(self) -> dict[str, float]:
         self.network.eval()
-        scores, teacher_scores = [], []
+        scores, teacher_scores, losses = [], [], []
         for index in range(self.dist.rank, len(self.val_set), self.dist.world_size):
             img0, gt, img1, t = (x.unsqueeze(0) if torch.is_tensor(x) else x for x in self.val_set[index])
             img0, gt, img1 = (x.to(self.device).float() / 255 for x in (img0, gt, img1))
@@ -275,11 +287,17 @@ class Trainer:
             out = self.network.forward_train(padded[0], padded[2], padded[1], t)
             scores.append(psnr(out.merged[-1][..., :h, :w], gt))
             teacher_scores.append(psnr(out.teacher_merged[..., :h, :w], gt))
+            losses.append(self.step_module.lap(out.merged[-1][..., :h, :w], gt).item())
         self.network.train()
-        totals = torch.tensor([sum(scores), sum(teacher_scores), len(scores)], dtype=torch.float64)
+        totals = torch.tensor([sum(scores), sum(teacher_scores), sum(losses), len(scores)], dtype=torch.float64)
         if self.dist.world_size > 1:
             dist.all_reduce(totals)
-        return {"val/psnr": (totals[0] / totals[2]).item(), "val/psnr_teacher": (totals[1] / totals[2]).item()}
+        count = totals[3]
+        return {
+            "val/psnr": (totals[0] / count).item(),
+            "val/psnr_teacher": (totals[1] / count).item(),
+            "val/loss": (totals[2] / count).item(),
+        }
 
     def run(self) -> None:
         cfg = self.cfg
