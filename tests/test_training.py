@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -189,6 +190,39 @@ def test_a_short_run_learns(dataset, tmp_path):
     assert last["val/psnr"] > first["val/psnr"] + 1.0, validations
     assert (run / "config.json").is_file() and (run / "checkpoint.pt").is_file()
     assert list((run / "tensorboard").iterdir())
+
+
+@pytest.mark.slow
+def test_septuplets_train_rife_m_at_random_timesteps(tmp_path):
+    data = tmp_path / "septuplets"
+    made = run_training(
+        "make-dataset",
+        str(sample_path("bikes.mp4")),
+        "--out",
+        str(data),
+        "--septuplet",
+        "--size",
+        "96x64",
+        "--frames",
+        "28",
+        "--stride",
+        "1",
+    )
+    assert made.returncode == 0, made.stderr
+    assert (data / "sep_trainlist.txt").is_file() and (data / "sequences" / "00001" / "0001" / "im7.png").is_file()
+
+    from training.data import SEPTUPLET, VimeoDataset
+
+    random_state = random.getstate()
+    samples = VimeoDataset(data, "train", SEPTUPLET, crop=64)
+    timesteps = {samples[i % len(samples)][3] for i in range(40)}
+    random.setstate(random_state)
+    assert len(timesteps) > 3 and all(0 < t < 1 for t in timesteps)  # (n1 - n0) / (n2 - n0), both ways
+
+    run = tmp_path / "run"
+    result = train(data, run, "--septuplet", "--arch", "rife-paper-m", "--validation", "split", "--max-steps", "3")
+    assert result.returncode == 0, result.stderr
+    assert [r["step"] for r in metrics(run) if "val/psnr" in r] == [0, 3]
 
 
 @pytest.mark.slow
