@@ -83,7 +83,7 @@ def test_state_dict_layout_matches_official_files(group):
 @pytest.mark.parametrize(("name", "case"), list(v4_params()))
 def test_v4_matches_original(name, case):
     t, scale, ensemble = V4_CASES[case]
-    core = Interpolator(synthetic_network("v4", name), scale=scale, ensemble=ensemble, device="cpu")
+    core = Interpolator(synthetic_network("v4", name), scale=scale, ensemble=ensemble, device="cpu", precision="fp32")
     out = core.interpolate(*inputs(), t)
     assert_close(out, expected(CONFORMANCE / "expected" / "v4" / f"v{name}.npz")[case])
 
@@ -93,7 +93,7 @@ def test_paper_networks_match_original(name):
     refs = expected(CONFORMANCE / "expected" / "paper" / f"{name}.npz")
     for case, ref in refs.items():
         t, scale, _ = PAPER_CASES[case]
-        core = Interpolator(synthetic_network("paper", name), scale=scale, device="cpu")
+        core = Interpolator(synthetic_network("paper", name), scale=scale, device="cpu", precision="fp32")
         assert_close(core.interpolate(*inputs(), t), ref)
 
 
@@ -109,7 +109,7 @@ def test_official_v3_weights_match_original(name, official_weights, real_frames)
             img0, img1 = inputs()
         else:
             img0, img1 = to_tensor(real_frames[f"{source}_0"]), to_tensor(real_frames[f"{source}_2"])
-        core = Interpolator(net, scale=scale, device="cpu")  # pads real frames as the fixtures did
+        core = Interpolator(net, scale=scale, device="cpu", precision="fp32")  # pads real frames as the fixtures did
         assert_close(core.interpolate(img0, img1, t), ref)
 
 
@@ -117,7 +117,7 @@ def test_a_wiring_error_would_be_caught():
     """The tolerance is meaningful: a slightly wrong timestep or a plain blend fails it."""
     name = "4.25"
     ref = expected(CONFORMANCE / "expected" / "v4" / f"v{name}.npz")["A"]
-    core = Interpolator(synthetic_network("v4", name), device="cpu")
+    core = Interpolator(synthetic_network("v4", name), device="cpu", precision="fp32")
     with pytest.raises(AssertionError):
         assert_close(core.interpolate(*inputs(), 0.45), ref)
     with pytest.raises(AssertionError):

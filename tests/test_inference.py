@@ -31,7 +31,7 @@ def v38():
 @pytest.mark.slow
 def test_official_39_clearly_beats_frame_blending_on_real_footage(official_weights, v39, sample_clip):
     """Drop the middle frame of real triplets and rebuild it: RIFE 3.9 vs a plain 50/50 blend."""
-    core = Interpolator(v39, device="cpu")
+    core = Interpolator(v39, device="cpu", precision="fp32")
     for name, centres in TRIPLETS.items():
         clip = sample_clip(name)
         rife, blend = [], []
@@ -45,10 +45,35 @@ def test_official_39_clearly_beats_frame_blending_on_real_footage(official_weigh
         assert sum(r > b for r, b in zip(rife, blend, strict=True)) >= len(rife) - 1
 
 
+@pytest.mark.slow
+def test_bf16_fast_path_keeps_quality_on_real_footage(official_weights, v39, sample_clip):
+    """The fast path (bf16 convolutions, float32 flows and warps) within 0.05 dB of the float32 reference."""
+    reference = Interpolator(v39, device="cpu", precision="fp32")
+    fast = Interpolator(v39, device="cpu", precision="bf16")
+    assert fast.network is not reference.network and next(v39.parameters()).dtype == torch.float32
+    for name, centres in TRIPLETS.items():
+        clip = sample_clip(name)
+        exact, quick = [], []
+        for n in centres:
+            before, truth, after = clip.frame(n - 1), clip.frame(n), clip.frame(n + 1)
+            exact.append(psnr(reference.interpolate(before, after, 0.5), truth))
+            quick.append(psnr(fast.interpolate(before, after, 0.5), truth))
+        print(f"{name}: fp32 {mean(exact):.3f} dB, bf16 {mean(quick):.3f} dB")
+        assert abs(mean(quick) - mean(exact)) < 0.05, (exact, quick)
+
+
+def test_precision_arguments():
+    net = synthetic_network("v4", "4.25")
+    with pytest.raises(RifeError, match="precision must be one of fp32, bf16, fp16"):
+        Interpolator(net, device="cpu", precision="int8")
+    with pytest.raises(RifeError, match="'fp16' needs CUDA"):
+        Interpolator(net, device="cpu", precision="fp16")
+
+
 def test_any_frame_size_is_padded_and_cropped():
     net = synthetic_network("v4", "4.25")
     img0, img1 = inputs()
-    core = Interpolator(net, device="cpu", scale=0.5)  # 4.25 needs multiples of 64 / 0.5 = 128
+    core = Interpolator(net, device="cpu", scale=0.5, precision="fp32")  # 4.25 needs multiples of 64 / 0.5 = 128
     a, b = img0[:, :, :190, :250], img1[:, :, :190, :250]
     out = core.interpolate(a, b, 0.5)
     assert out.shape == (1, 3, 190, 250)
@@ -60,7 +85,7 @@ def test_any_frame_size_is_padded_and_cropped():
 
 
 def test_several_timesteps_in_one_call_match_single_calls():
-    core = Interpolator(synthetic_network("v4", "4.15"), device="cpu")
+    core = Interpolator(synthetic_network("v4", "4.15"), device="cpu", precision="fp32")
     img0, img1 = inputs()
     outs = core.interpolate(img0, img1, [0.25, 0.5, 0.75])
     assert len(outs) == 3
@@ -70,7 +95,7 @@ def test_several_timesteps_in_one_call_match_single_calls():
 
 @pytest.mark.slow
 def test_models_without_timestep_bisect_for_powers_of_two(official_weights, v38):
-    core = Interpolator(v38, device="cpu")
+    core = Interpolator(v38, device="cpu", precision="fp32")
     img0, img1 = inputs()
     quarter, half, three_quarters = core.interpolate(img0, img1, [0.25, 0.5, 0.75])
     assert torch.equal(half, core.interpolate(img0, img1, 0.5))
@@ -80,7 +105,7 @@ def test_models_without_timestep_bisect_for_powers_of_two(official_weights, v38)
 
 @pytest.mark.slow
 def test_models_without_timestep_refuse_other_factors_clearly(official_weights, v38):
-    core = Interpolator(v38, device="cpu")
+    core = Interpolator(v38, device="cpu", precision="fp32")
     with pytest.raises(RifeError, match=r"3\.8 has no timestep input.*not 0\.3.*with a timestep input: 3\.9, 4\.0"):
         core.interpolate(*inputs(), 0.3)
 
@@ -88,10 +113,10 @@ def test_models_without_timestep_refuse_other_factors_clearly(official_weights, 
 def test_argument_errors_say_what_is_allowed():
     net = synthetic_network("v4", "4.25")
     with pytest.raises(RifeError, match=r"scale must be one of 0\.25, 0\.5, 1\.0, 2\.0, 4\.0"):
-        Interpolator(net, scale=3.0, device="cpu")
+        Interpolator(net, scale=3.0, device="cpu", precision="fp32")
     with pytest.raises(RifeError, match=r"model 4\.25 cannot ensemble; models that can: .*4\.20"):
-        Interpolator(net, ensemble=True, device="cpu")
-    core = Interpolator(net, device="cpu")
+        Interpolator(net, ensemble=True, device="cpu", precision="fp32")
+    core = Interpolator(net, device="cpu", precision="fp32")
     with pytest.raises(RifeError, match="between 0 and 1"):
         core.interpolate(*inputs(), 1.0)
 

@@ -393,6 +393,7 @@ def test_example_scripts_run_under_vspipe(script):
         (lambda c: c, {"model": "4.25"}, r"python -m vsrife models download 4\.25"),
         (lambda c: c, {"device": "cuda"}, "torch sees no CUDA GPU"),
         (lambda c: c, {"precision": "fp16"}, "precision='fp16' needs CUDA"),
+        (lambda c: c, {"precision": "fp64"}, "precision must be one of fp32, bf16, fp16"),
         (lambda c: c, {"tile": 2}, "unknown argument"),
     ],
     ids=[
@@ -408,6 +409,7 @@ def test_example_scripts_run_under_vspipe(script):
         "weights",
         "cuda",
         "fp16",
+        "precision",
         "unknown-arg",
     ],
 )

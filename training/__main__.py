@@ -38,7 +38,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     elif args.weights is None and args.model is None:
         raise DatasetError("give --weights FILE (e.g. from `export`), --model NAME (a zoo model) or --blend")
     else:
-        interpolator = Interpolator.from_pretrained(model=args.model, model_path=args.weights, scale=args.scale)
+        interpolator = Interpolator.from_pretrained(
+            model=args.model, model_path=args.weights, scale=args.scale, precision=args.precision
+        )
         name = interpolator.spec.name if args.weights is None else f"{args.weights} ({interpolator.spec.name})"
     result = BENCHMARKS[args.benchmark](interpolator, Path(args.data), args.limit).run()
     print(json.dumps({"benchmark": args.benchmark, "model": name, **result}))
@@ -89,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="a model name from `python -m vsrife models list` (or the arch of --weights)")
     p.add_argument("--blend", action="store_true", help="score the 50/50 blend of the inputs (the baseline)")
     p.add_argument("--scale", type=float, default=1.0)
+    p.add_argument("--precision", default="fp32", help="fp32 (default: the reference), bf16, fp16 (CUDA)")
     p.add_argument("--limit", type=int, default=0, help="only the first N triplets (per sequence for hd)")
     p.set_defaults(func=_evaluate)
 

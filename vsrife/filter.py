@@ -31,14 +31,12 @@ from .arch import SPECS
 from .colorimetry import Converter
 from .device import DeviceIO, parse_device
 from .errors import RifeError
-from .inference import SCALES, Interpolator, PreparedFrame
+from .inference import SCALES, Interpolator, PreparedFrame, check_precision, default_precision
 from .scene import DEFAULT_THRESHOLD, scene_change_stats
 from .timing import FrameMap, factor_from_args
 from .weights import default_manifest, load_network
 
 core = vs.core
-
-PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16}
 
 
 def log(message: str, level: vs.MessageType = vs.MESSAGE_TYPE_INFORMATION) -> None:
@@ -92,7 +90,8 @@ def RIFE(
         sc_blend: at scene changes, blend the two frames by the timestep instead of holding the left one.
         ensemble: also run the network on the time-reversed pair and average (slower; not all models).
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or a CUDA index; default CUDA if available.
-        precision: ``"fp32"`` (default) or ``"fp16"`` (CUDA only); warping always runs in float32.
+        precision: the network's convolutions in ``"fp32"`` (the reference), ``"bf16"`` (the default on CPUs
+            with AMX or AVX-512 BF16) or ``"fp16"`` (CUDA); frames, flows and warps stay float32.
         model_path: a weight file of your own (e.g. from ``python -m training export``); ``model`` then
             names its architecture, or it is detected from the file.
         num_streams: frames interpolated concurrently (default: 2 on CUDA, 1 on the CPU, where torch
@@ -170,15 +169,12 @@ def _build(
         raise RifeError(f"device {device!r} is not a device torch knows ({exc})") from None
     if torch_device.type == "cuda" and not torch.cuda.is_available():
         raise RifeError(f"device {device!r} asks for CUDA, but torch sees no CUDA GPU; use device='cpu'")
-    precision = precision or "fp32"
-    if precision not in PRECISIONS:
-        raise RifeError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
-    if precision == "fp16" and torch_device.type != "cuda":
-        raise RifeError("precision='fp16' needs CUDA; on the CPU use precision='fp32'")
+    precision = precision or default_precision(torch_device)
+    check_precision(precision, torch_device)
 
     network = load_network(model, model_path)
     interpolator = Interpolator(
-        network, scale=float(scale), ensemble=bool(ensemble), device=torch_device, dtype=PRECISIONS[precision]
+        network, scale=float(scale), ensemble=bool(ensemble), device=torch_device, precision=precision
     )
     streams = int(num_streams) if num_streams else (2 if torch_device.type == "cuda" else 1)
     if streams < 1:

@@ -8,6 +8,7 @@ The VapourSynth filter and the benchmarks drive it; it knows nothing about Vapou
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +23,22 @@ from .errors import RifeError
 from .weights import load_network
 
 SCALES = (0.25, 0.5, 1.0, 2.0, 4.0)
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def default_precision(device: torch.device) -> str:
+    """bf16 on CPUs that compute it natively (AMX or AVX-512 BF16), fp32 elsewhere (including CUDA, where
+    fp16 is available on request but untested here)."""
+    if device.type == "cpu" and (torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported()):
+        return "bf16"
+    return "fp32"
+
+
+def check_precision(precision: str, device: torch.device) -> None:
+    if precision not in PRECISIONS:
+        raise RifeError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    if precision == "fp16" and device.type != "cuda":
+        raise RifeError("precision='fp16' needs CUDA; on the CPU use 'bf16' or 'fp32'")
 
 
 @dataclass(frozen=True)
@@ -52,7 +69,9 @@ class Interpolator:
         scale: flow resolution relative to the frame, one of 0.25, 0.5, 1, 2, 4 (0.5 suits 4K).
         ensemble: also run each block time-reversed and average (slower, sometimes smoother).
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"`` ...; default CUDA when available.
-        dtype: ``torch.float32`` or, on CUDA, ``torch.float16``; warping always runs in float32.
+        precision: ``"fp32"`` (the reference), ``"bf16"`` or ``"fp16"`` (CUDA) for the network's convolutions
+            (see :meth:`IFNet.set_precision`); default: :func:`default_precision`. Frames, flows, warps and the
+            result are always float32.
     """
 
     def __init__(
@@ -62,7 +81,7 @@ class Interpolator:
         scale: float = 1.0,
         ensemble: bool = False,
         device: str | torch.device | None = None,
-        dtype: torch.dtype = torch.float32,
+        precision: str | None = None,
     ) -> None:
         spec: ArchSpec = network.spec  # type: ignore[assignment]
         if scale not in SCALES:
@@ -74,8 +93,11 @@ class Interpolator:
         self.scale = float(scale)
         self.ensemble = ensemble
         self.device = torch.device(device) if device is not None else default_device()
-        self.dtype = dtype
-        self.network = network.to(self.device, dtype).eval().requires_grad_(False)
+        self.precision = precision or default_precision(self.device)
+        check_precision(self.precision, self.device)
+        if self.precision != "fp32":  # a converted copy: the caller's float32 weights stay as they are
+            network = copy.deepcopy(network).set_precision(PRECISIONS[self.precision], channels_last=True)
+        self.network = network.to(self.device).eval().requires_grad_(False)
         self.multiple = spec.padded_multiple(self.scale)
 
     @classmethod
@@ -92,7 +114,7 @@ class Interpolator:
         if image.dim() == 3:
             image = image.unsqueeze(0)
         height, width = image.shape[-2:]
-        image = image.to(self.device, self.dtype, non_blocking=True)
+        image = image.to(self.device, torch.float32, non_blocking=True)
         pad_h = -height % self.multiple
         pad_w = -width % self.multiple
         if pad_h or pad_w:

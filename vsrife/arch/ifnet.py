@@ -9,12 +9,13 @@ network predicts the mask. What differs between versions is described by :class:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
-from .layers import ResConv, conv, deconv, resize, resize_flow, swap_flow, warp
+from .layers import ResConv, conv, deconv, resize, resize_flow, resize_if_needed, swap_flow, warp
 from .refine import ContextNet, ContextNet31, FusionNet31, UNet
 from .specs import Adaptive, ArchSpec, Body, EncoderSpec, Ensemble, Head, Wiring
 
@@ -22,11 +23,19 @@ from .specs import Adaptive, ArchSpec, Body, EncoderSpec, Ensemble, Head, Wiring
 class IFBlock(nn.Module):
     """One coarse-to-fine step.
 
-    ``forward(x, flow, scale)``: ``x`` is ``N x C x H x W`` (frames, warps, timestep, mask ... as the wiring
-    says), ``flow`` the current ``N x 4 x H x W`` estimate in pixels or ``None`` for the first block. The block
-    works at ``1/scale`` of the input size (stride 4 inside) and returns, at the input size, the flow update
-    (pixels), the mask logits update (or ``None``) and any hidden feature channels (or ``None``).
+    ``forward(parts, flow, scale)``: ``parts`` are ``N x C_i x H x W`` tensors (frames, warps, timestep, mask
+    ... as the wiring says), ``flow`` the current ``N x 4 x H x W`` estimate in pixels or ``None`` for the first
+    block. The block works at ``1/scale`` of the input size (stride 4 inside) and returns, at the input size
+    and in float32, the flow update (pixels), the mask logits update (or ``None``) and any hidden feature
+    channels (or ``None``).
+
+    Each part is resized on its own and concatenated at the block's resolution (the same numbers as resizing
+    the concatenation, without building it at full size); identity resizes are skipped. The convolutions run
+    in ``compute_dtype`` (see :meth:`IFNet.set_precision`).
     """
+
+    compute_dtype: torch.dtype = torch.float32
+    memory_format: torch.memory_format = torch.contiguous_format
 
     def __init__(self, in_channels: int, width: int, spec: ArchSpec) -> None:
         super().__init__()
@@ -73,13 +82,18 @@ class IFBlock(nn.Module):
             return self.conv1(feat)
         return self.lastconv(feat)
 
-    def forward(self, x: Tensor, flow: Tensor | None, scale: float) -> tuple[Tensor, Tensor | None, Tensor | None]:
-        x = resize(x, 1.0 / scale)
+    def forward(
+        self, parts: Tensor | Sequence[Tensor], flow: Tensor | None, scale: float
+    ) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        parts = [parts] if torch.is_tensor(parts) else list(parts)
+        inputs = [resize_if_needed(p, 1.0 / scale) for p in parts]
         if flow is not None:
-            x = torch.cat((x, resize(flow, 1.0 / scale) / scale), 1)
+            inputs.append(resize_if_needed(flow, 1.0 / scale) / scale)
+        x = torch.cat(inputs, 1).to(self.compute_dtype, memory_format=self.memory_format)
         out = self._head(self._body(self.conv0(x)))
+        out = out.to(torch.float32, memory_format=torch.contiguous_format)
         factor = scale * self.head_kind.upsample
-        out = resize(out, factor)
+        out = resize_if_needed(out, factor)
         flow = out[:, :4] * factor
         mask = out[:, 4:5] if out.shape[1] > 4 else None
         hidden = out[:, 5:] if out.shape[1] > 5 else None
@@ -192,8 +206,25 @@ class IFNet(nn.Module):
         return [getattr(self, f"block{i}") for i in range(self.spec.num_blocks)]
 
     def encode_frame(self, image: Tensor) -> Tensor | None:
-        """Per-frame features (v4.7+), computed once per source frame by the inference core."""
-        return self.encode(image) if self.spec.encoder is not None else None
+        """Per-frame features (v4.7+), computed once per source frame by the inference core (float32)."""
+        if self.spec.encoder is None:
+            return None
+        block = self.block0
+        x = image.to(block.compute_dtype, memory_format=block.memory_format)
+        return self.encode(x).to(torch.float32, memory_format=torch.contiguous_format)
+
+    def set_precision(self, dtype: torch.dtype, channels_last: bool = False) -> IFNet:
+        """Run the IFBlocks and the feature encoder in ``dtype`` (bfloat16 on CPUs with AMX, float16 on CUDA),
+        optionally channels-last. Resizing, flow accumulation, warping, blending and refinement stay in
+        float32: half-precision flows and warps go wrong by whole pixels at HD sizes."""
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        modules = [*self.blocks, *([self.block_tea] if self.spec.teacher else [])]
+        for block in modules:
+            block.to(dtype, memory_format=fmt)
+            block.compute_dtype, block.memory_format = dtype, fmt
+        if self.spec.encoder is not None:
+            self.encode.to(dtype, memory_format=fmt)
+        return self
 
     def forward(
         self,
@@ -213,7 +244,7 @@ class IFNet(nn.Module):
         else:
             scales = [s / scale for s in spec.scales]
         if spec.encoder is not None and features is None:
-            features = (self.encode(img0), self.encode(img1))
+            features = (self.encode_frame(img0), self.encode_frame(img1))
         feat0, feat1 = features if features is not None else (None, None)
         sides = _Sides(img0, img1, feat0, feat1, self._timestep_map(timestep, img0) if spec.timestep else None)
 
@@ -256,21 +287,21 @@ class IFNet(nn.Module):
         mask: Tensor | None,
         warped_feats: tuple[Tensor, Tensor] | None,
         hidden: Tensor | None,
-    ) -> Tensor:
-        """Concatenate what block ``i`` sees, in upstream's channel order."""
+    ) -> list[Tensor]:
+        """What block ``i`` sees, in upstream's channel order."""
         t = [sides.timestep] if sides.timestep is not None else []
         wiring = self.spec.wiring
         if wiring is Wiring.V3:
-            return torch.cat((*warped, mask), 1)
+            return [*warped, mask]
         if wiring is Wiring.PAPER:
             if i == 0:
-                return torch.cat((sides.img0, sides.img1, *t), 1)
-            return torch.cat((sides.img0, sides.img1, *t, *warped, mask), 1)
+                return [sides.img0, sides.img1, *t]
+            return [sides.img0, sides.img1, *t, *warped, mask]
         if i == 0:
             feats = [sides.feat0, sides.feat1] if sides.feat0 is not None else []
-            return torch.cat((sides.img0, sides.img1, *feats, *t), 1)
+            return [sides.img0, sides.img1, *feats, *t]
         extra = [hidden] if hidden is not None else []
-        return torch.cat((*warped, *(warped_feats or ()), *t, mask, *extra), 1)
+        return [*warped, *(warped_feats or ()), *t, mask, *extra]
 
     def estimate_flow(self, sides: _Sides, scales: list[float], ensemble: bool) -> FlowEstimate:
         """Run the student blocks coarse to fine; ``scales`` are the per-block down-sampling factors."""
@@ -337,7 +368,7 @@ class IFNet(nn.Module):
         sides = _Sides(img0, img1, None, None, t)
         est = self.estimate_flow(sides, [float(s) for s in spec.scales], ensemble=False)
         extra = [t] if t is not None else []
-        teacher_in = torch.cat((img0, img1, *extra, est.warped0, est.warped1, est.mask, gt), 1)
+        teacher_in = [img0, img1, *extra, est.warped0, est.warped1, est.mask, gt]
         d_flow, d_mask, _ = self.block_tea(teacher_in, est.flow, 1.0)
         teacher_flow = est.flow + d_flow
         alpha = torch.sigmoid(est.mask + d_mask)
@@ -380,11 +411,10 @@ class FlowNet31(nn.Module):
         for i, scale in enumerate(self.scales):
             block = getattr(self, f"block{i}")
             if flow is None:
-                delta, _, _ = block(torch.cat((img0, img1), 1), None, scale)
+                delta, _, _ = block([img0, img1], None, scale)
             else:
                 full = resize_flow(flow, 2.0)
-                warped = torch.cat((warp(img0, full[:, :2]), warp(img1, full[:, 2:4])), 1)
-                delta, _, _ = block(warped, full, scale)
+                delta, _, _ = block([warp(img0, full[:, :2]), warp(img1, full[:, 2:4])], full, scale)
             flow = delta if flow is None else flow + delta
         assert flow is not None
         return flow
@@ -402,6 +432,15 @@ class IFNet31(nn.Module):
 
     def encode_frame(self, image: Tensor) -> None:
         return None
+
+    def set_precision(self, dtype: torch.dtype, channels_last: bool = False) -> IFNet31:
+        """As :meth:`IFNet.set_precision`, for the flow blocks (the refinement nets stay float32)."""
+        fmt = torch.channels_last if channels_last else torch.contiguous_format
+        for i in range(len(self.spec.widths)):
+            block = getattr(self.flownet, f"block{i}")
+            block.to(dtype, memory_format=fmt)
+            block.compute_dtype, block.memory_format = dtype, fmt
+        return self
 
     def forward(
         self,

@@ -64,6 +64,11 @@ def resize(x: Tensor, factor: float) -> Tensor:
     return F.interpolate(x, scale_factor=factor, mode="bilinear", align_corners=False)
 
 
+def resize_if_needed(x: Tensor, factor: float) -> Tensor:
+    """:func:`resize`, skipped when ``factor`` is 1 (bilinear resampling at scale 1 returns its input exactly)."""
+    return x if factor == 1.0 else resize(x, factor)
+
+
 def resize_flow(flow: Tensor, factor: float) -> Tensor:
     """Resize a flow field and rescale its vectors so they stay in pixels of the new size."""
     return resize(flow, factor) * factor
@@ -103,7 +108,8 @@ def warp(image: Tensor, flow: Tensor) -> Tensor:
     dtype = image.dtype
     flow = flow.float()
     height, width = image.shape[-2:]
-    offsets = torch.cat((flow[:, 0:1] / ((width - 1.0) / 2.0), flow[:, 1:2] / ((height - 1.0) / 2.0)), 1)
+    # one division by a per-channel tensor: the same numbers as dividing each channel, without a cat
+    offsets = flow / flow.new_tensor([(width - 1.0) / 2.0, (height - 1.0) / 2.0]).view(1, 2, 1, 1)
     grid = (base_grid(flow.shape[2], flow.shape[3], flow.device) + offsets).permute(0, 2, 3, 1)
     out = F.grid_sample(image.float(), grid, mode="bilinear", padding_mode="border", align_corners=True)
     return out.to(dtype)
