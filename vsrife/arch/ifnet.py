@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from .layers import ResConv, conv, deconv, resize, resize_flow, resize_if_needed, swap_flow, warp
+from .layers import ResConv, conv, deconv, resize, resize_flow, resize_if_needed, swap_flow, warp, warp_pair
 from .refine import ContextNet, ContextNet31, FusionNet31, UNet
 from .specs import Adaptive, ArchSpec, Body, EncoderSpec, Ensemble, Head, Wiring
 
@@ -88,13 +88,18 @@ class IFBlock(nn.Module):
         parts = [parts] if torch.is_tensor(parts) else list(parts)
         inputs = [resize_if_needed(p, 1.0 / scale) for p in parts]
         if flow is not None:
-            inputs.append(resize_if_needed(flow, 1.0 / scale) / scale)
-        x = torch.cat(inputs, 1).to(self.compute_dtype, memory_format=self.memory_format)
+            inputs.append(flow if scale == 1.0 else resize(flow, 1.0 / scale) / scale)
+        if self.compute_dtype is torch.float32 and self.memory_format is torch.contiguous_format:
+            x = torch.cat(inputs, 1)
+        else:  # cast the parts first: concatenating and re-laying out half the bytes is much faster
+            x = torch.cat([p.to(self.compute_dtype) for p in inputs], 1).contiguous(memory_format=self.memory_format)
         out = self._head(self._body(self.conv0(x)))
         out = out.to(torch.float32, memory_format=torch.contiguous_format)
         factor = scale * self.head_kind.upsample
+        # scale the flow channels before up-sampling (bilinear resampling is linear): 4-256x fewer values
+        out = torch.cat((out[:, :4] * factor, out[:, 4:]), 1)
         out = resize_if_needed(out, factor)
-        flow = out[:, :4] * factor
+        flow = out[:, :4]
         mask = out[:, 4:5] if out.shape[1] > 4 else None
         hidden = out[:, 5:] if out.shape[1] > 5 else None
         return flow, mask, hidden
@@ -317,18 +322,20 @@ class IFNet(nn.Module):
         if spec.adaptive is Adaptive.PROBE:
             scales = self._probe_scales(sides, flow, mask, scales)
         warped = (img0, img1)
+        image_pair = torch.cat((img0, img1), 0)  # both frames in one batch: one grid_sample per warp step
+        feat_pair = torch.cat((sides.feat0, sides.feat1), 0) if sides.feat0 is not None else None
         flows, masks, warps = [], [], []
         for i, block in enumerate(blocks):
             wfeats = None
             if sides.feat0 is not None and flow is not None:
-                wfeats = (warp(sides.feat0, flow[:, :2]), warp(sides.feat1, flow[:, 2:4]))
+                wfeats = warp_pair(feat_pair, flow)
             x = self._block_input(i, sides, warped, mask, wfeats, hidden)
             d_flow, d_mask, new_hidden = block(x, flow, scales[i])
             if spec.adaptive is Adaptive.RERUN and i == 1 and self._is_large(d_flow):
                 # large motion: redo the coarse blocks at twice the down-sampling (upstream 3.9-4.1)
                 scales = [s * 2 for s in scales]
                 flow, mask, _ = blocks[0](self._block_input(0, sides, warped, None, None, None), None, scales[0])
-                warped = (warp(img0, flow[:, :2]), warp(img1, flow[:, 2:4]))
+                warped = warp_pair(image_pair, flow)
                 x = self._block_input(i, sides, warped, mask, wfeats, hidden)
                 d_flow, d_mask, new_hidden = block(x, flow, scales[i])
             if ensemble:
@@ -346,7 +353,7 @@ class IFNet(nn.Module):
             flow = d_flow if flow is None else flow + d_flow
             mask = d_mask if mask is None or not spec.mask_accumulates else mask + d_mask
             hidden = new_hidden if spec.hidden_channels else None
-            warped = (warp(img0, flow[:, :2]), warp(img1, flow[:, 2:4]))
+            warped = warp_pair(image_pair, flow)
             flows.append(flow)
             masks.append(mask)
             warps.append(warped)
@@ -372,7 +379,8 @@ class IFNet(nn.Module):
         d_flow, d_mask, _ = self.block_tea(teacher_in, est.flow, 1.0)
         teacher_flow = est.flow + d_flow
         alpha = torch.sigmoid(est.mask + d_mask)
-        teacher_merged = warp(img0, teacher_flow[:, :2]) * alpha + warp(img1, teacher_flow[:, 2:4]) * (1 - alpha)
+        teacher0, teacher1 = warp_pair(torch.cat((img0, img1), 0), teacher_flow)
+        teacher_merged = teacher0 * alpha + teacher1 * (1 - alpha)
 
         merged = [est.blended(i) for i in range(spec.num_blocks)]
         teacher_error = (teacher_merged - gt).abs().mean(1, True)
@@ -414,7 +422,7 @@ class FlowNet31(nn.Module):
                 delta, _, _ = block([img0, img1], None, scale)
             else:
                 full = resize_flow(flow, 2.0)
-                delta, _, _ = block([warp(img0, full[:, :2]), warp(img1, full[:, 2:4])], full, scale)
+                delta, _, _ = block(list(warp_pair(torch.cat((img0, img1), 0), full)), full, scale)
             flow = delta if flow is None else flow + delta
         assert flow is not None
         return flow
@@ -457,7 +465,7 @@ class IFNet31(nn.Module):
         context0 = self.contextnet(img0, flow[:, :2])
         context1 = self.contextnet(img1, flow[:, 2:4])
         flow = resize_flow(flow, 2.0)
-        warped0, warped1 = warp(img0, flow[:, :2]), warp(img1, flow[:, 2:4])
+        warped0, warped1 = warp_pair(torch.cat((img0, img1), 0), flow)
         out = self.fusionnet(warped0, warped1, flow, context0, context1)
         residual = torch.sigmoid(out[:, :3]) * 2 - 1
         alpha = torch.sigmoid(out[:, 3:4])

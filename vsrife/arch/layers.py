@@ -84,7 +84,8 @@ _grid_lock = threading.Lock()
 
 
 def base_grid(height: int, width: int, device: torch.device) -> Tensor:
-    """The identity sampling grid ``1 x 2 x H x W`` in [-1, 1] (float32), cached per shape and device."""
+    """The identity sampling grid ``1 x 2 x H x W`` (x then y, in [-1, 1], float32), cached per shape and
+    device."""
     key = (height, width, str(device))
     grid = _grid_cache.get(key)
     if grid is None:
@@ -106,10 +107,26 @@ def warp(image: Tensor, flow: Tensor) -> Tensor:
     vectors are normalised by the *image's* size; the two only differ in v3.5's ``scale != 1`` path.
     """
     dtype = image.dtype
-    flow = flow.float()
     height, width = image.shape[-2:]
-    # one division by a per-channel tensor: the same numbers as dividing each channel, without a cat
-    offsets = flow / flow.new_tensor([(width - 1.0) / 2.0, (height - 1.0) / 2.0]).view(1, 2, 1, 1)
-    grid = (base_grid(flow.shape[2], flow.shape[3], flow.device) + offsets).permute(0, 2, 3, 1)
+    # base + flow / ((size - 1) / 2) per channel, as upstream, in one contiguous pass (measured fastest)
+    divisor = flow.new_tensor([(width - 1.0) / 2.0, (height - 1.0) / 2.0], dtype=torch.float32).view(1, 2, 1, 1)
+    base = base_grid(flow.shape[2], flow.shape[3], flow.device)
+    grid = torch.addcdiv(base, flow.float(), divisor).permute(0, 2, 3, 1)
     out = F.grid_sample(image.float(), grid, mode="bilinear", padding_mode="border", align_corners=True)
     return out.to(dtype)
+
+
+def warp_pair(pair: Tensor, flow: Tensor) -> tuple[Tensor, Tensor]:
+    """Warp frame 0 by ``flow[:, :2]`` and frame 1 by ``flow[:, 2:4]`` in one ``grid_sample`` call.
+
+    ``pair`` is ``2N x C x h x w``: the N frames 0, then the N frames 1 (stack them once, reuse them for every
+    block). One call on a batch of two is much faster than two calls, and gives the same numbers.
+    """
+    n, _, height, width = flow.shape
+    # (N, 4, H, W) -> (2N, 2, H, W): for one frame pair a free view, the two halves are contiguous already
+    if n == 1 and flow.is_contiguous():
+        flows = flow.view(2, 2, height, width)
+    else:
+        flows = torch.cat((flow[:, :2], flow[:, 2:4]))
+    warped = warp(pair, flows)
+    return warped[:n], warped[n:]
