@@ -1,26 +1,32 @@
-"""Throughput of the bare network and of the whole filter through ``vspipe``, on real footage.
+"""Speed, efficiency, memory and quality of the float32 reference path and the fast path, on real footage.
 
-    python -m vsrife.benchmark [--model 3.9] [--sizes 540p,720p,1080p] [--frames 5] [--repeat 3]
+    python -m vsrife.benchmark [--models 3.9,4.6,4.22,4.26] [--sizes 540p,720p,1080p] [--repeat 5]
+                               [--no-vspipe] [--no-quality]
 
-For each size, frames of bigbuckbunny.mp4 (resized) are interpolated 2x:
+Printed in one run:
 
-* *network*: ``Interpolator.interpolate`` on frames already on the device (padded, encoded): the cost of
-  the model alone, seconds per interpolated frame (median over repetitions);
-* *vspipe*: ``vspipe -c y4m`` of a script calling ``core.rife.RIFE`` (decode, resize, conversions, copies,
-  scheduling, y4m output), timed by vspipe itself, so script start-up and model loading are excluded;
-  seconds per interpolated frame, and output frames per second;
-* *glue*: how much slower the vspipe path is than the network alone, per interpolated frame.
+* the machine: cores, torch threads, and the matrix-multiply peak measured now in float32 and bfloat16;
+* per model and size, 2x interpolation of bigbuckbunny.mp4 frames (resized): seconds per interpolated frame
+  and fps for ``precision="fp32"`` (the reference) and the default fast path, their ratio, the convolution
+  GFLOP per frame (counted from the layers) and the GFLOP/s achieved against the peak of the same precision,
+  and the peak resident memory of a process doing only that (fast path). Both paths run alternately,
+  ``--repeat`` times, and medians are reported: shared machines are noisy, ratios are the robust number;
+* quality: PSNR against the true middle frames of real triplets for both paths and their difference (models
+  with real weights), or the PSNR of the fast path's output against the reference's (synthetic weights);
+* the whole filter through ``vspipe -c y4m`` next to the bare network, per interpolated frame (default model).
 
-Both are measured alternately, ``--repeat`` times, and the medians reported: shared machines are noisy.
-This is a benchmark, not a test; the numbers in the README name this command.
+Models whose weights are not in the store run with seeded random weights: speed does not depend on values.
+This is a benchmark, not a test; the README's performance table comes from it.
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -31,45 +37,148 @@ from pathlib import Path
 import numpy as np
 import torch
 import vapoursynth as vs
+from torch import nn
 
-from .inference import Interpolator
+from .arch import build_network, get_spec
+from .errors import RifeError
+from .inference import Interpolator, default_precision
 from .samples import sample_path
+from .weights import default_manifest, load_network
 
 SIZES = {"540p": (960, 540), "720p": (1280, 720), "1080p": (1920, 1080)}
 core = vs.core
 
 
-def source_clip(width: int, height: int, frames: int) -> vs.VideoNode:
-    clip = core.bs.VideoSource(str(sample_path("bigbuckbunny.mp4")))[30 : 30 + frames]
-    return clip.resize.Bicubic(width, height)
+# --- inputs ------------------------------------------------------------------------------------------------
 
 
-def prepared_frames(interpolator: Interpolator, clip: vs.VideoNode) -> list:
-    rgb = clip.resize.Bicubic(format=vs.RGBS, matrix_in_s="709")
-    frames = []
-    for n in range(rgb.num_frames):
-        f = rgb.get_frame(n)
-        tensor = torch.from_numpy(np.stack([np.asarray(f[p]) for p in range(3)]))[None]
-        frames.append(interpolator.prepare(tensor))
-    interpolator.interpolate(frames[0], frames[1], 0.5)  # warm-up
-    return frames
+def network_for(model: str) -> tuple[nn.Module, bool]:
+    """The model with its real weights if they are in the store, else seeded random weights."""
+    try:
+        return load_network(model), True
+    except RifeError:
+        torch.manual_seed(0)
+        return build_network(get_spec(default_manifest().get(model).arch)).eval(), False
 
 
-def network_seconds(interpolator: Interpolator, frames: list) -> float:
-    """Seconds per interpolated frame, one pass over the frame pairs."""
-    start = time.perf_counter()
-    for a, b in itertools.pairwise(frames):
+def frames(width: int, height: int, count: int, start: int = 30) -> list[torch.Tensor]:
+    clip = core.bs.VideoSource(str(sample_path("bigbuckbunny.mp4")))[start : start + count]
+    rgb = clip.resize.Bicubic(width, height, format=vs.RGBS, matrix_in_s="709")
+    return [to_tensor(rgb.get_frame(n)) for n in range(count)]
+
+
+def to_tensor(frame: vs.VideoFrame) -> torch.Tensor:
+    return torch.from_numpy(np.stack([np.asarray(frame[p]) for p in range(3)]))[None].clone()
+
+
+# --- measurements --------------------------------------------------------------------------------------------
+
+
+def matmul_peak(dtype: torch.dtype, size: int = 2048, repeat: int = 5) -> float:
+    """GFLOP/s of a square matrix multiply on this machine, now."""
+    a = torch.randn(size, size).to(dtype)
+    b = torch.randn(size, size).to(dtype)
+    torch.mm(a, b)
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        torch.mm(a, b)
+        times.append(time.perf_counter() - start)
+    return 2 * size**3 / min(times) / 1e9
+
+
+def conv_gflop(interpolator: Interpolator, a, b) -> float:
+    """Convolution work of one interpolation, counted from the layers' shapes (2 FLOP per multiply-add)."""
+    total = 0
+
+    def count(module: nn.Module, inputs, output) -> None:
+        nonlocal total
+        if isinstance(module, nn.ConvTranspose2d):
+            n, c_in, h, w = inputs[0].shape
+            total += 2 * n * c_in * h * w * module.out_channels * module.kernel_size[0] * module.kernel_size[1]
+        else:
+            n, c_out, h, w = output.shape
+            k = module.kernel_size[0] * module.kernel_size[1] * module.in_channels // module.groups
+            total += 2 * n * c_out * h * w * k
+
+    hooks = [
+        m.register_forward_hook(count)
+        for m in interpolator.network.modules()
+        if isinstance(m, nn.Conv2d | nn.ConvTranspose2d)
+    ]
+    try:
         interpolator.interpolate(a, b, 0.5)
-    return (time.perf_counter() - start) / (len(frames) - 1)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return total / 1e9
 
 
-def vspipe_seconds(model: str, width: int, height: int, frames: int, streams: int) -> tuple[float, int]:
-    """vspipe's own output time for one run, and the number of output frames."""
+def alternate(paths: dict[str, Interpolator], pairs: dict[str, list], repeat: int) -> dict[str, float]:
+    """Median seconds per interpolated frame of each path, the paths taking turns."""
+    for name, interpolator in paths.items():
+        interpolator.interpolate(*pairs[name][0], 0.5)  # warm-up
+    runs: dict[str, list[float]] = {name: [] for name in paths}
+    for _ in range(repeat):
+        for name, interpolator in paths.items():
+            start = time.perf_counter()
+            for a, b in pairs[name]:
+                interpolator.interpolate(a, b, 0.5)
+            runs[name].append((time.perf_counter() - start) / len(pairs[name]))
+    return {name: statistics.median(values) for name, values in runs.items()}
+
+
+def peak_rss_mb(model: str, width: int, height: int, precision: str) -> float:
+    """Peak resident memory of a fresh process that loads ``model`` and interpolates 2 frame pairs (random
+    frames of the size: memory does not depend on content, and no decoder's frame cache is counted)."""
+    code = (
+        "import resource, torch\n"
+        "from vsrife.benchmark import network_for\n"
+        "from vsrife.inference import Interpolator\n"
+        f"x = [torch.rand(1, 3, {height}, {width}) for _ in range(3)]\n"
+        f"it = Interpolator(network_for({model!r})[0], device='cpu', precision={precision!r})\n"
+        "for a, b in zip(x, x[1:]): it.interpolate(a, b, 0.5)\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return int(out.stdout.split()[-1]) / 1024
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    a8, b8 = torch.round(a.clamp(0, 1) * 255), torch.round(b.clamp(0, 1) * 255)
+    mse = torch.mean((a8 - b8) ** 2).item()
+    return float("inf") if mse == 0 else 10 * np.log10(255**2 / mse)
+
+
+TRIPLETS = {"bikes.mp4": [5, 50, 100, 160, 210, 230], "bigbuckbunny.mp4": [5, 21, 37, 53, 101]}
+
+
+def quality(reference: Interpolator, fast: Interpolator, real_weights: bool) -> dict[str, float]:
+    """PSNR of both paths against the true middle frames (or of fast against reference), over real triplets."""
+    ref_scores, fast_scores, agreement = [], [], []
+    for name, centres in TRIPLETS.items():
+        source = core.bs.VideoSource(str(sample_path(name)))
+        rgb = source.resize.Bicubic(format=vs.RGBS, matrix_in_s="709" if source.width >= 1280 else "170m")
+        for n in centres:
+            before, truth, after = (to_tensor(rgb.get_frame(i)) for i in (n - 1, n, n + 1))
+            exact = reference.interpolate(before, after, 0.5)
+            quick = fast.interpolate(before, after, 0.5)
+            ref_scores.append(psnr(exact, truth))
+            fast_scores.append(psnr(quick, truth))
+            agreement.append(psnr(quick, exact))
+    if real_weights:
+        ref, fst = float(np.mean(ref_scores)), float(np.mean(fast_scores))
+        return {"psnr_fp32": ref, "psnr_fast": fst, "difference_db": fst - ref}
+    return {"fast_vs_fp32_psnr": float(np.mean(agreement))}
+
+
+def vspipe_seconds(model: str, width: int, height: int, count: int) -> tuple[float, int]:
+    """vspipe's own output time (script start-up and model loading excluded) and the output frame count."""
     script = (  # one frame pair before the timed ones warms the model up, outside vspipe's timing
         "import vapoursynth as vs\n"
-        f"clip = vs.core.bs.VideoSource({str(sample_path('bigbuckbunny.mp4'))!r})[29:{30 + frames}]\n"
+        f"clip = vs.core.bs.VideoSource({str(sample_path('bigbuckbunny.mp4'))!r})[29:{30 + count}]\n"
         f"clip = clip.resize.Bicubic({width}, {height})\n"
-        f"out = clip.rife.RIFE(multi=2, model={model!r}, sc=False, num_streams={streams})\n"
+        f"out = clip.rife.RIFE(multi=2, model={model!r}, sc=False)\n"
         "out.get_frame(1)\n"
         "out[2:].set_output()\n"
     )
@@ -90,40 +199,99 @@ def vspipe_seconds(model: str, width: int, height: int, frames: int, streams: in
     return float(match.group(2)), int(match.group(1))
 
 
+# --- report --------------------------------------------------------------------------------------------------
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m vsrife.benchmark", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--model", default="3.9")
+    parser.add_argument("--models", default="3.9,4.6,4.22,4.26")
     parser.add_argument("--sizes", default="540p,720p,1080p")
-    parser.add_argument("--frames", type=int, default=5, help="source frames per run (frames-1 interpolated)")
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--streams", type=int, default=1, help="num_streams for the vspipe runs")
+    parser.add_argument("--frames", type=int, default=4, help="source frames per timing run")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--no-vspipe", dest="vspipe", action="store_false")
+    parser.add_argument("--no-quality", dest="quality", action="store_false")
+    parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
 
-    interpolator = Interpolator.from_pretrained(args.model)
+    fast_precision = default_precision(torch.device("cpu"))
+    peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
     print(
-        f"model {args.model} on {interpolator.device}, {torch.get_num_threads()} torch threads, "
-        f"{os.cpu_count()} cores; 2x, {args.frames} source frames, median of {args.repeat}"
+        f"{os.cpu_count()} cores, {torch.get_num_threads()} torch threads, fast path = {fast_precision}; "
+        f"matmul peak now: fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s"
     )
-    print(
-        f"{'size':>6} {'network s/frame':>16} {'network fps':>12} {'vspipe s/frame':>15} {'vspipe out fps':>15} "
-        f"{'glue':>6}"
+    header = (
+        f"{'model':<6} {'size':>5} {'fp32 s':>7} {'fp32 fps':>8} {'fast s':>7} {'fast fps':>8} {'ratio':>6} "
+        f"{'GFLOP':>6} {'fp32 GF/s':>9} {'fast GF/s':>9} {'peak RSS':>9}"
     )
-    for name in args.sizes.split(","):
-        width, height = SIZES[name]
-        frames = prepared_frames(interpolator, source_clip(width, height, args.frames))
-        nets, pipes = [], []
-        for _ in range(args.repeat):  # interleaved, so both see the same machine load
-            nets.append(network_seconds(interpolator, frames))
-            pipe_time, outputs = vspipe_seconds(args.model, width, height, args.frames, args.streams)
-            pipes.append(pipe_time)
-        net, pipe = statistics.median(nets), statistics.median(pipes)
-        per_frame = pipe / (args.frames - 1)  # each source pair yields one interpolated frame
-        print(
-            f"{name:>6} {net:>16.3f} {1 / net:>12.2f} {per_frame:>15.3f} {outputs / pipe:>15.2f} "
-            f"{per_frame / net - 1:>6.1%}"
-        )
+    print(header)
+    results: dict = {"peaks": peaks, "fast_precision": fast_precision, "rows": [], "quality": {}, "vspipe": []}
+    for model in args.models.split(","):
+        network, real = network_for(model)
+        paths = {
+            "fp32": Interpolator(network, device="cpu", precision="fp32"),
+            "fast": Interpolator(network, device="cpu", precision=fast_precision),
+        }
+        for size in args.sizes.split(","):
+            width, height = SIZES[size]
+            x = frames(width, height, args.frames)
+            pairs = {name: list(itertools.pairwise([p.prepare(f) for f in x])) for name, p in paths.items()}
+            gflop = conv_gflop(paths["fp32"], *pairs["fp32"][0])
+            seconds = alternate(paths, pairs, args.repeat)
+            rss = peak_rss_mb(model, width, height, fast_precision)
+            fast_peak = peaks["bf16"] if fast_precision == "bf16" else peaks["fp32"]
+            row = {
+                "model": model,
+                "size": size,
+                "real_weights": real,
+                "fp32_s": seconds["fp32"],
+                "fast_s": seconds["fast"],
+                "gflop": gflop,
+                "peak_rss_mb": rss,
+            }
+            results["rows"].append(row)
+            print(
+                f"{model:<6} {size:>5} {seconds['fp32']:>7.3f} {1 / seconds['fp32']:>8.2f} {seconds['fast']:>7.3f} "
+                f"{1 / seconds['fast']:>8.2f} {seconds['fp32'] / seconds['fast']:>5.2f}x {gflop:>6.1f} "
+                f"{gflop / seconds['fp32']:>5.0f} {gflop / seconds['fp32'] / peaks['fp32']:>3.0%} "
+                f"{gflop / seconds['fast']:>5.0f} {gflop / seconds['fast'] / fast_peak:>3.0%} {rss:>6.0f} MB"
+            )
+        if args.quality:
+            results["quality"][model] = quality(paths["fp32"], paths["fast"], real)
+    if args.quality:
+        print("quality on real triplets (bikes.mp4, bigbuckbunny.mp4; PSNR in dB):")
+        for model, q in results["quality"].items():
+            if "difference_db" in q:
+                print(
+                    f"  {model}: fp32 {q['psnr_fp32']:.3f}, fast {q['psnr_fast']:.3f}, "
+                    f"difference {q['difference_db']:+.3f}"
+                )
+            else:
+                print(f"  {model} (random weights): fast path against fp32 output {q['fast_vs_fp32_psnr']:.1f}")
+    if args.vspipe:
+        model = default_manifest().default_model
+        print(f"through vspipe (model {model}, fast path, 2x; seconds per interpolated frame):")
+        network = load_network(model)
+        bare = Interpolator(network, device="cpu")
+        for size in args.sizes.split(","):
+            width, height = SIZES[size]
+            prepared = [bare.prepare(f) for f in frames(width, height, args.frames + 1)]
+            pair = {"bare": list(itertools.pairwise(prepared))}
+            nets, pipes = [], []
+            for _ in range(max(1, args.repeat // 2)):
+                nets.append(alternate({"bare": bare}, pair, 1)["bare"])
+                pipe_time, outputs = vspipe_seconds(model, width, height, args.frames)
+                pipes.append(pipe_time / (args.frames - 1))
+            net, pipe = statistics.median(nets), statistics.median(pipes)
+            results["vspipe"].append({"size": size, "network_s": net, "vspipe_s": pipe})
+            print(
+                f"  {size:>5}: network {net:.3f} s ({1 / net:.2f} fps), vspipe {pipe:.3f} s "
+                f"({outputs / (pipe * (args.frames - 1)):.2f} output fps), glue {pipe / net - 1:+.1%}"
+            )
+    print(f"this process's peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
     return 0
 
 

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .allocator import tune_allocator
 from .arch import SPECS, ArchSpec
 from .errors import RifeError
 from .weights import load_network
@@ -98,6 +99,8 @@ class Interpolator:
         if self.precision != "fp32":  # a converted copy: the caller's float32 weights stay as they are
             network = copy.deepcopy(network).set_precision(PRECISIONS[self.precision], channels_last=True)
         self.network = network.to(self.device).eval().requires_grad_(False)
+        if self.device.type == "cpu":
+            tune_allocator()
         self.multiple = spec.padded_multiple(self.scale)
 
     @classmethod

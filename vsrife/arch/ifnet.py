@@ -308,8 +308,14 @@ class IFNet(nn.Module):
         extra = [hidden] if hidden is not None else []
         return [*warped, *(warped_feats or ()), *t, mask, *extra]
 
-    def estimate_flow(self, sides: _Sides, scales: list[float], ensemble: bool) -> FlowEstimate:
-        """Run the student blocks coarse to fine; ``scales`` are the per-block down-sampling factors."""
+    def estimate_flow(
+        self, sides: _Sides, scales: list[float], ensemble: bool, keep_history: bool = False
+    ) -> FlowEstimate:
+        """Run the student blocks coarse to fine; ``scales`` are the per-block down-sampling factors.
+
+        With ``keep_history`` every block's flow, mask and warps are kept (training supervises them);
+        inference keeps only the last ones: at 1080p each block's set is about 100 MB.
+        """
         spec = self.spec
         blocks = self.blocks
         img0, img1 = sides.img0, sides.img1
@@ -354,9 +360,11 @@ class IFNet(nn.Module):
             mask = d_mask if mask is None or not spec.mask_accumulates else mask + d_mask
             hidden = new_hidden if spec.hidden_channels else None
             warped = warp_pair(image_pair, flow)
-            flows.append(flow)
-            masks.append(mask)
-            warps.append(warped)
+            if keep_history or i == len(blocks) - 1:
+                flows.append(flow)
+                masks.append(mask)
+                warps.append(warped)
+            del x, d_flow, d_mask, wfeats  # free this block's full-size inputs before the next block
         assert flow is not None and mask is not None
         return FlowEstimate(flow, mask, warped[0], warped[1], flows, masks, warps)
 
@@ -373,7 +381,7 @@ class IFNet(nn.Module):
             raise ValueError(f"RIFE {spec.name} has no privileged teacher to train with")
         t = self._timestep_map(timestep, img0) if spec.timestep else None
         sides = _Sides(img0, img1, None, None, t)
-        est = self.estimate_flow(sides, [float(s) for s in spec.scales], ensemble=False)
+        est = self.estimate_flow(sides, [float(s) for s in spec.scales], ensemble=False, keep_history=True)
         extra = [t] if t is not None else []
         teacher_in = [img0, img1, *extra, est.warped0, est.warped1, est.mask, gt]
         d_flow, d_mask, _ = self.block_tea(teacher_in, est.flow, 1.0)
