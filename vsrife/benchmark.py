@@ -26,7 +26,6 @@ import itertools
 import json
 import os
 import re
-import resource
 import statistics
 import subprocess
 import sys
@@ -132,13 +131,14 @@ def peak_rss_mb(model: str, width: int, height: int, precision: str) -> float:
     """Peak resident memory of a fresh process that loads ``model`` and interpolates 2 frame pairs (random
     frames of the size: memory does not depend on content, and no decoder's frame cache is counted)."""
     code = (
-        "import resource, torch\n"
+        "import torch\n"
         "from vsrife.benchmark import network_for\n"
         "from vsrife.inference import Interpolator\n"
         f"x = [torch.rand(1, 3, {height}, {width}) for _ in range(3)]\n"
         f"it = Interpolator(network_for({model!r})[0], device='cpu', precision={precision!r})\n"
         "for a, b in zip(x, x[1:]): it.interpolate(a, b, 0.5)\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+        # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the forking parent across execve
+        "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return int(out.stdout.split()[-1]) / 1024
@@ -289,7 +289,6 @@ def main(argv: list[str] | None = None) -> int:
                 f"  {size:>5}: network {net:.3f} s ({1 / net:.2f} fps), vspipe {pipe:.3f} s "
                 f"({outputs / (pipe * (args.frames - 1)):.2f} output fps), glue {pipe / net - 1:+.1%}"
             )
-    print(f"this process's peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0
