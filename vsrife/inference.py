@@ -1,7 +1,7 @@
 """The inference core: two frames in, intermediate frames out.
 
 :class:`Interpolator` owns everything between "a network with weights" and "frames of any size": moving
-tensors to the device and dtype, zero-padding to the multiple the version needs (and cropping back),
+tensors to the device, choosing the precision, zero-padding to the multiple the version needs (and cropping back),
 per-frame encoder features, timestep maps, and recursive bisection for models without a timestep input.
 The VapourSynth filter and the benchmarks drive it; it knows nothing about VapourSynth.
 """
