@@ -394,6 +394,8 @@ def test_example_scripts_run_under_vspipe(script):
         (lambda c: c, {"device": "cuda"}, "torch sees no CUDA GPU"),
         (lambda c: c, {"precision": "fp16"}, "precision='fp16' needs CUDA"),
         (lambda c: c, {"precision": "fp64"}, "precision must be one of fp32, bf16, fp16"),
+        (lambda c: c, {"factor_num": 2.5}, r"factor_num must be a whole number, not 2\.5"),
+        (lambda c: c, {"num_streams": 1.5}, r"num_streams must be a whole number"),
         (lambda c: c, {"tile": 2}, "unknown argument"),
     ],
     ids=[
@@ -410,6 +412,8 @@ def test_example_scripts_run_under_vspipe(script):
         "cuda",
         "fp16",
         "precision",
+        "float-factor",
+        "float-streams",
         "unknown-arg",
     ],
 )

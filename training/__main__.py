@@ -50,7 +50,10 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _make_dataset(args: argparse.Namespace) -> int:
     from .make_dataset import make_dataset
 
-    width, height = (int(v) for v in args.size.lower().split("x"))
+    try:
+        width, height = (int(v) for v in args.size.lower().split("x"))
+    except ValueError:
+        raise DatasetError(f"--size must be WIDTHxHEIGHT, e.g. 448x256, not {args.size!r}") from None
     summary = make_dataset(
         args.videos,
         args.out,

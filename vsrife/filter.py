@@ -31,7 +31,15 @@ from .arch import SPECS
 from .colorimetry import Converter
 from .device import DeviceIO, parse_device
 from .errors import RifeError
-from .inference import SCALES, Interpolator, PreparedFrame, check_precision, default_precision
+from .inference import (
+    SCALES,
+    Interpolator,
+    PreparedFrame,
+    check_ensemble,
+    check_precision,
+    default_precision,
+    timestep_models,
+)
 from .scene import DEFAULT_THRESHOLD, scene_change_stats
 from .timing import FrameMap, factor_from_args
 from .weights import default_manifest, load_network
@@ -129,14 +137,13 @@ def _check_model(model: str | None, model_path: str | None, factor: Fraction, en
     if arch is not None:
         spec = SPECS[arch]
         if not spec.timestep and factor.numerator & (factor.numerator - 1):
-            able = [n for n, s in SPECS.items() if s.timestep and n in manifest.entries]
             raise RifeError(
                 f"model {name} has no timestep input and can only double, quadruple ... the rate "
-                f"(factor {factor} needs timesteps in 1/{factor.numerator}ths); use one of {', '.join(able)}"
+                f"(factor {factor} needs timesteps in 1/{factor.numerator}ths); use one of "
+                f"{', '.join(timestep_models())}"
             )
-        if ensemble and not spec.can_ensemble:
-            able = [n for n, s in SPECS.items() if s.can_ensemble and n in manifest.entries]
-            raise RifeError(f"model {name} cannot ensemble; models that can: {', '.join(able)}")
+        if ensemble:
+            check_ensemble(spec, name)
     return name
 
 
@@ -176,7 +183,9 @@ def _build(
     interpolator = Interpolator(
         network, scale=float(scale), ensemble=bool(ensemble), device=torch_device, precision=precision
     )
-    streams = int(num_streams) if num_streams else (2 if torch_device.type == "cuda" else 1)
+    if num_streams is not None and (not isinstance(num_streams, int) or isinstance(num_streams, bool)):
+        raise RifeError(f"num_streams must be a whole number, not {num_streams!r}")
+    streams = num_streams if num_streams else (2 if torch_device.type == "cuda" else 1)
     if streams < 1:
         raise RifeError("num_streams must be at least 1")
     settings = _Settings(

@@ -56,6 +56,13 @@ def timestep_models() -> list[str]:
     return [name for name, spec in SPECS.items() if spec.timestep]
 
 
+def check_ensemble(spec: ArchSpec, name: str | None = None) -> None:
+    """Raise, naming the models that can, if ``spec`` cannot ensemble."""
+    if not spec.can_ensemble:
+        able = [n for n, s in SPECS.items() if s.can_ensemble]
+        raise RifeError(f"model {name or spec.name} cannot ensemble; models that can: {', '.join(able)}")
+
+
 def dyadic(t: float | Fraction) -> Fraction | None:
     """``t`` as a fraction with a power-of-two denominator, or ``None`` if it has none."""
     frac = Fraction(t).limit_denominator(1 << 16)
@@ -87,9 +94,8 @@ class Interpolator:
         spec: ArchSpec = network.spec  # type: ignore[assignment]
         if scale not in SCALES:
             raise RifeError(f"scale must be one of {', '.join(map(str, SCALES))}, not {scale}")
-        if ensemble and not spec.can_ensemble:
-            able = [n for n, s in SPECS.items() if s.can_ensemble]
-            raise RifeError(f"model {spec.name} cannot ensemble; models that can: {', '.join(able)}")
+        if ensemble:
+            check_ensemble(spec)
         self.spec = spec
         self.scale = float(scale)
         self.ensemble = ensemble

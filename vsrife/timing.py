@@ -55,6 +55,13 @@ def factor_from_args(
     fps_den: int | None,
 ) -> Fraction:
     """The rate factor the arguments ask for (raises ``ValueError`` with a user-facing message)."""
+    given = {"multi": multi, "factor_num": factor_num, "factor_den": factor_den, "fps_num": fps_num, "fps_den": fps_den}
+    for name, value in given.items():
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise ValueError(
+                f"{name} must be a whole number, not {value!r} (use factor_num/factor_den for "
+                "fractions, e.g. 5 and 2 for 2.5)"
+            )
     if fps_num is not None or fps_den is not None:
         if factor_num is not None or factor_den is not None:
             raise ValueError("give either fps_num/fps_den or factor_num/factor_den, not both")
