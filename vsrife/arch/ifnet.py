@@ -9,13 +9,25 @@ network predicts the mask. What differs between versions is described by :class:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
-from .layers import ResConv, conv, deconv, resize, resize_flow, resize_if_needed, swap_flow, warp, warp_pair
+from .layers import (
+    ResConv,
+    conv,
+    deconv,
+    resize,
+    resize_flow,
+    resize_if_needed,
+    resize_twice,
+    swap_flow,
+    warp,
+    warp_pair,
+)
 from .refine import ContextNet, ContextNet31, FusionNet31, UNet
 from .specs import Adaptive, ArchSpec, Body, EncoderSpec, Ensemble, Head, Wiring
 
@@ -23,15 +35,16 @@ from .specs import Adaptive, ArchSpec, Body, EncoderSpec, Ensemble, Head, Wiring
 class IFBlock(nn.Module):
     """One coarse-to-fine step.
 
-    ``forward(parts, flow, scale)``: ``parts`` are ``N x C_i x H x W`` tensors (frames, warps, timestep, mask
-    ... as the wiring says), ``flow`` the current ``N x 4 x H x W`` estimate in pixels or ``None`` for the first
-    block. The block works at ``1/scale`` of the input size (stride 4 inside) and returns, at the input size
-    and in float32, the flow update (pixels), the mask logits update (or ``None``) and any hidden feature
-    channels (or ``None``).
+    ``forward(parts, flow, scale, hidden_scale)``: ``parts`` are ``N x C_i x H x W`` tensors (frames, warps,
+    timestep, mask ... as the wiring says), ``flow`` the current ``N x 4 x H x W`` estimate in pixels or
+    ``None`` for the first block. The block works at ``1/scale`` of the input size (stride 4 inside) and
+    returns, at the input size and in float32, the flow update (pixels) and the mask logits update (or
+    ``None``), and any hidden feature channels (4.21+) at ``1/hidden_scale`` of the input size, or ``None``
+    when ``hidden_scale`` is ``None`` (nobody reads them).
 
     Each part is resized on its own and concatenated at the block's resolution (the same numbers as resizing
-    the concatenation, without building it at full size); identity resizes are skipped. The convolutions run
-    in ``compute_dtype`` (see :meth:`IFNet.set_precision`).
+    the concatenation, without building it at full size); parts already at that resolution and identity
+    resizes are left alone. The convolutions run in ``compute_dtype`` (see :meth:`IFNet.set_precision`).
     """
 
     compute_dtype: torch.dtype = torch.float32
@@ -52,6 +65,7 @@ class IFBlock(nn.Module):
             self.convblock = nn.Sequential(*(conv(width, width, 1, act) for _ in range(8)))
 
         self.head_kind = spec.head
+        self.hidden_channels = spec.hidden_channels
         if spec.head is Head.FLOW_HALF:
             self.conv1 = deconv(width, 4)
         elif spec.head is Head.SPLIT:
@@ -83,10 +97,12 @@ class IFBlock(nn.Module):
         return self.lastconv(feat)
 
     def forward(
-        self, parts: Tensor | Sequence[Tensor], flow: Tensor | None, scale: float
+        self, parts: Tensor | Sequence[Tensor], flow: Tensor | None, scale: float, hidden_scale: float | None = 1.0
     ) -> tuple[Tensor, Tensor | None, Tensor | None]:
         parts = [parts] if torch.is_tensor(parts) else list(parts)
-        inputs = [resize_if_needed(p, 1.0 / scale) for p in parts]
+        height, width = parts[0].shape[-2:]
+        size = (math.floor(height / scale), math.floor(width / scale))
+        inputs = [p if p.shape[-2:] == size else resize_if_needed(p, 1.0 / scale) for p in parts]
         if flow is not None:
             inputs.append(flow if scale == 1.0 else resize(flow, 1.0 / scale) / scale)
         if self.compute_dtype is torch.float32 and self.memory_format is torch.contiguous_format:
@@ -94,14 +110,16 @@ class IFBlock(nn.Module):
         else:  # cast the parts first: concatenating and re-laying out half the bytes is much faster
             x = torch.cat([p.to(self.compute_dtype) for p in inputs], 1).contiguous(memory_format=self.memory_format)
         out = self._head(self._body(self.conv0(x)))
-        out = out.to(torch.float32, memory_format=torch.contiguous_format)
         factor = scale * self.head_kind.upsample
+        flow_mask = out[:, :5].to(torch.float32, memory_format=torch.contiguous_format)
         # scale the flow channels before up-sampling (bilinear resampling is linear): 4-256x fewer values
-        out = torch.cat((out[:, :4] * factor, out[:, 4:]), 1)
-        out = resize_if_needed(out, factor)
-        flow = out[:, :4]
-        mask = out[:, 4:5] if out.shape[1] > 4 else None
-        hidden = out[:, 5:] if out.shape[1] > 5 else None
+        flow_mask = resize_if_needed(torch.cat((flow_mask[:, :4] * factor, flow_mask[:, 4:]), 1), factor)
+        flow = flow_mask[:, :4]
+        mask = flow_mask[:, 4:5] if flow_mask.shape[1] > 4 else None
+        hidden = None
+        if self.hidden_channels and hidden_scale is not None:
+            features = out[:, 5:].to(torch.float32, memory_format=torch.contiguous_format)
+            hidden = resize_twice(features, factor, hidden_scale)
         return flow, mask, hidden
 
 
@@ -196,6 +214,7 @@ class IFNet(nn.Module):
         if spec.wiring is Wiring.V31:
             raise ValueError("RIFE 3.1 is built by IFNet31")
         self.spec = spec
+        self.reference_resampling = True  # upstream's exact sequence of resizes (see set_precision)
         for i, width in enumerate(spec.widths):
             self.add_module(f"block{i}", IFBlock(spec.block_in_channels(i), width, spec))
         if spec.teacher:
@@ -221,7 +240,11 @@ class IFNet(nn.Module):
     def set_precision(self, dtype: torch.dtype, channels_last: bool = False) -> IFNet:
         """Run the IFBlocks and the feature encoder in ``dtype`` (bfloat16 on CPUs with AMX, float16 on CUDA),
         optionally channels-last. Resizing, flow accumulation, warping, blending and refinement stay in
-        float32: half-precision flows and warps go wrong by whole pixels at HD sizes."""
+        float32: half-precision flows and warps go wrong by whole pixels at HD sizes.
+
+        Below float32 the network also leaves upstream's exact order of resampling operations for
+        equivalent shorter ones (``reference_resampling`` off), which differ only by float rounding."""
+        self.reference_resampling = dtype == torch.float32
         fmt = torch.channels_last if channels_last else torch.contiguous_format
         modules = [*self.blocks, *([self.block_tea] if self.spec.teacher else [])]
         for block in modules:
@@ -308,6 +331,14 @@ class IFNet(nn.Module):
         extra = [hidden] if hidden is not None else []
         return [*warped, *(warped_feats or ()), *t, mask, *extra]
 
+    def _hidden_scale(self, scales: list[float], i: int) -> float | None:
+        """Where block ``i``'s hidden features go: nowhere after the last block; with the reference
+        resampling, to full size (the next block resizes them, as upstream); otherwise straight to the next
+        block's resolution (see :func:`~vsrife.arch.layers.resize_twice`)."""
+        if not self.spec.hidden_channels or i == len(scales) - 1:
+            return None
+        return 1.0 if self.reference_resampling else scales[i + 1]
+
     def estimate_flow(
         self, sides: _Sides, scales: list[float], ensemble: bool, keep_history: bool = False
     ) -> FlowEstimate:
@@ -336,7 +367,7 @@ class IFNet(nn.Module):
             if sides.feat0 is not None and flow is not None:
                 wfeats = warp_pair(feat_pair, flow)
             x = self._block_input(i, sides, warped, mask, wfeats, hidden)
-            d_flow, d_mask, new_hidden = block(x, flow, scales[i])
+            d_flow, d_mask, new_hidden = block(x, flow, scales[i], self._hidden_scale(scales, i))
             if spec.adaptive is Adaptive.RERUN and i == 1 and self._is_large(d_flow):
                 # large motion: redo the coarse blocks at twice the down-sampling (upstream 3.9-4.1)
                 scales = [s * 2 for s in scales]
@@ -358,7 +389,7 @@ class IFNet(nn.Module):
                 d_mask = (d_mask - r_mask) / 2
             flow = d_flow if flow is None else flow + d_flow
             mask = d_mask if mask is None or not spec.mask_accumulates else mask + d_mask
-            hidden = new_hidden if spec.hidden_channels else None
+            hidden = new_hidden
             warped = warp_pair(image_pair, flow)
             if keep_history or i == len(blocks) - 1:
                 flows.append(flow)

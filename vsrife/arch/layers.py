@@ -69,6 +69,25 @@ def resize_if_needed(x: Tensor, factor: float) -> Tensor:
     return x if factor == 1.0 else resize(x, factor)
 
 
+def resize_twice(x: Tensor, up: float, down: float) -> Tensor:
+    """``resize(resize(x, up), 1 / down)``: what a block's output becomes once the next block has resized it.
+
+    Computed in one resize when that is the same function (up to float rounding), as it is between the blocks
+    of every version with hidden features: with ``down`` a power of two >= 2 and ``up / down`` an even integer,
+    each output pixel averages two samples of the up-sampled field taken ``1 / (2 up)`` source pixels either
+    side of where a direct resize by ``up / down`` samples. Those points are odd multiples of
+    ``1 / (2 up / down)`` from the source grid, so the pair never straddles a source pixel and the bilinear
+    field is linear between them (borders clamp both alike). Otherwise the two resizes are done in turn.
+    """
+    if down == 1.0:
+        return resize_if_needed(x, up)
+    ratio = up / down
+    power_of_two = down >= 2 and float(down).is_integer() and int(down) & (int(down) - 1) == 0
+    if power_of_two and ratio.is_integer() and int(ratio) % 2 == 0:
+        return resize(x, ratio)
+    return resize(resize_if_needed(x, up), 1.0 / down)
+
+
 def resize_flow(flow: Tensor, factor: float) -> Tensor:
     """Resize a flow field and rescale its vectors so they stay in pixels of the new size."""
     return resize(flow, factor) * factor
