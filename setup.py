@@ -38,6 +38,15 @@ native_plugin = Extension(
     libraries=["dl", "pthread"],
 )
 
+# The fast path's fused CPU kernels (vsrife/arch/kernels.py loads them with ctypes; optional at run time).
+# Linked against the OpenMP runtime PyTorch ships (same soname), so they share its thread pool.
+fused_kernels = Extension(
+    "vsrife._kernels",
+    sources=["native/kernels.c"],
+    extra_compile_args=["-O3", "-fopenmp", "-Wall", "-Wextra"],
+    extra_link_args=["-fopenmp"],
+)
+
 
 setup(
     name="vsrife",
@@ -64,7 +73,7 @@ setup(
         # tests, the demo and the examples: sources via bestsource, an x265 encoder via imageio-ffmpeg
         "dev": ["pytest>=8", "ruff>=0.6", "vapoursynth-bestsource", "pillow", "imageio-ffmpeg", "tensorboard"],
     },
-    ext_modules=[native_plugin],
+    ext_modules=[native_plugin, fused_kernels],
     cmdclass={"build_py": BuildPyWithManifest},
     entry_points={"console_scripts": ["vsrife=vsrife.__main__:main"]},
 )

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vsrife.arch import SPECS
+from vsrife.arch import SPECS, kernels
 from vsrife.arch.layers import resize, resize_twice
+from vsrife.weights import load_network
 
 from .test_conformance import inputs, synthetic_network
 
@@ -44,7 +45,14 @@ def test_shorter_resampling_matches_upstream_order_in_float32(name):
     net = synthetic_network("v4", name)
     img0, img1 = inputs()
     hidden_sizes = []
-    net.block0.register_forward_hook(lambda module, args, out: hidden_sizes.append(tuple(out[2].shape[-2:])))
+    predict = net.block0.predict
+
+    def recording_predict(*args):
+        out = predict(*args)
+        hidden_sizes.append(tuple(out[2].shape[-2:]))
+        return out
+
+    net.block0.predict = recording_predict
     with torch.inference_mode():
         reference = net(img0, img1, 0.5)
         net.reference_resampling = False
@@ -53,3 +61,51 @@ def test_shorter_resampling_matches_upstream_order_in_float32(name):
     following = net.spec.scales[1]
     assert hidden_sizes == [(height, width), (height // following, width // following)]
     assert (shorter - reference).abs().max() < 1e-4
+
+
+@pytest.mark.skipif(not kernels.available(), reason="the kernel library is built by setup.py (make venv)")
+@pytest.mark.parametrize("factor", [2.0, 4.0, 16.0])
+def test_fused_upsample_accumulate_matches_pytorch(factor):
+    torch.manual_seed(1)
+    n, h, w = 2, 12, 20
+    update = torch.randn(n, 5, h, w) * 3
+    flow = torch.randn(n, 4, int(h * factor), int(w * factor))
+    mask = torch.randn(n, 1, int(h * factor), int(w * factor))
+    scaled = resize(torch.cat((update[:, :4] * factor, update[:, 4:]), 1), factor)
+    cases = {
+        "flow and mask": ([flow, mask], scaled + torch.cat((flow, mask), 1)),
+        "mask replaced": ([flow], scaled + torch.cat((flow, torch.zeros_like(mask)), 1)),
+        "first block": ([], scaled),
+        "strided base": ([torch.cat((flow, mask), 1)[:, :4], mask], scaled + torch.cat((flow, mask), 1)),
+    }
+    for name, (bases, expected) in cases.items():
+        out = kernels.upsample_accumulate(update, factor, 4, bases)
+        assert out.shape == expected.shape, name
+        assert (out - expected).abs().max() < 1e-4, name
+
+
+@pytest.mark.skipif(not kernels.available(), reason="the kernel library is built by setup.py (make venv)")
+def test_fused_kernels_reject_what_they_cannot_take():
+    with pytest.raises(ValueError, match="float32 CPU"):
+        kernels.upsample_accumulate(torch.zeros(1, 5, 4, 4, dtype=torch.float64), 2.0, 4, [])
+    with pytest.raises(ValueError, match="does not match"):
+        kernels.upsample_accumulate(torch.zeros(1, 5, 4, 4), 2.0, 4, [torch.zeros(1, 4, 4, 4)])
+
+
+@pytest.mark.parametrize("use_kernels", [True, False])
+def test_fast_path_with_and_without_kernels_matches_reference_in_float32(official_weights, monkeypatch, use_kernels):
+    """The fast path's update step, fused or with the PyTorch fallback, against upstream's order (3.9, real
+    weights: deconv heads, adaptive re-run check; 4.25: hidden features)."""
+    if not use_kernels:
+        monkeypatch.setattr(kernels, "usable", lambda x: False)
+    elif not kernels.available():
+        pytest.skip("the kernel library is built by setup.py (make venv)")
+    img0, img1 = inputs()
+    moved = torch.roll(img0, shifts=70, dims=3)  # 70 px: 3.9 re-runs its coarse blocks (> 32 px both ways)
+    cases = [(load_network("3.9"), img1), (load_network("3.9"), moved), (synthetic_network("v4", "4.25"), img1)]
+    for net, other in cases:
+        with torch.inference_mode():
+            reference = net(img0, other, 0.5)
+            net.reference_resampling = False
+            fast = net(img0, other, 0.5)
+        assert (fast - reference).abs().max() < 1e-4, net.spec.name

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from . import kernels
 from .layers import (
     ResConv,
     conv,
@@ -99,6 +100,17 @@ class IFBlock(nn.Module):
     def forward(
         self, parts: Tensor | Sequence[Tensor], flow: Tensor | None, scale: float, hidden_scale: float | None = 1.0
     ) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        update, factor, hidden = self.predict(parts, flow, scale, hidden_scale)
+        # scale the flow channels before up-sampling (bilinear resampling is linear): 4-256x fewer values
+        update = resize_if_needed(torch.cat((update[:, :4] * factor, update[:, 4:]), 1), factor)
+        return update[:, :4], (update[:, 4:5] if update.shape[1] > 4 else None), hidden
+
+    def predict(
+        self, parts: Tensor | Sequence[Tensor], flow: Tensor | None, scale: float, hidden_scale: float | None = 1.0
+    ) -> tuple[Tensor, float, Tensor | None]:
+        """:meth:`forward` before up-sampling: the flow (and mask) update ``N x 4|5 x H/f x W/f`` in float32,
+        the flow in pixels of that size, the up-sampling factor ``f`` to the input size, and the hidden
+        features as :meth:`forward` returns them."""
         parts = [parts] if torch.is_tensor(parts) else list(parts)
         height, width = parts[0].shape[-2:]
         size = (math.floor(height / scale), math.floor(width / scale))
@@ -111,16 +123,12 @@ class IFBlock(nn.Module):
             x = torch.cat([p.to(self.compute_dtype) for p in inputs], 1).contiguous(memory_format=self.memory_format)
         out = self._head(self._body(self.conv0(x)))
         factor = scale * self.head_kind.upsample
-        flow_mask = out[:, :5].to(torch.float32, memory_format=torch.contiguous_format)
-        # scale the flow channels before up-sampling (bilinear resampling is linear): 4-256x fewer values
-        flow_mask = resize_if_needed(torch.cat((flow_mask[:, :4] * factor, flow_mask[:, 4:]), 1), factor)
-        flow = flow_mask[:, :4]
-        mask = flow_mask[:, 4:5] if flow_mask.shape[1] > 4 else None
+        update = out[:, :5].to(torch.float32, memory_format=torch.contiguous_format)
         hidden = None
         if self.hidden_channels and hidden_scale is not None:
             features = out[:, 5:].to(torch.float32, memory_format=torch.contiguous_format)
             hidden = resize_twice(features, factor, hidden_scale)
-        return flow, mask, hidden
+        return update, factor, hidden
 
 
 class FeatureEncoder(nn.Module):
@@ -164,6 +172,24 @@ class _Sides:
     def reversed(self) -> _Sides:
         t = None if self.timestep is None else 1 - self.timestep
         return _Sides(self.img1, self.img0, self.feat1, self.feat0, t)
+
+
+@dataclass
+class _Update:
+    """One block's correction to the running flow and mask: at full size (``factor`` 1), or at the block's
+    resolution with the flow in pixels of that resolution and ``factor`` the up-sampling still to do."""
+
+    flow: Tensor
+    mask: Tensor | None
+    factor: float
+    hidden: Tensor | None
+
+    def averaged_with_reverse(self, reverse: _Update) -> _Update:
+        """Ensembling: the mean of this update and the time-reversed pair's (directions swapped, mask negated);
+        averaging commutes with the linear up-sampling, so it can happen at either size."""
+        assert self.mask is not None and reverse.mask is not None
+        flow = (self.flow + swap_flow(reverse.flow)) / 2
+        return _Update(flow, (self.mask - reverse.mask) / 2, self.factor, self.hidden)
 
 
 @dataclass
@@ -331,6 +357,34 @@ class IFNet(nn.Module):
         extra = [hidden] if hidden is not None else []
         return [*warped, *(warped_feats or ()), *t, mask, *extra]
 
+    def _predict(
+        self, block: IFBlock, x: list[Tensor], flow: Tensor | None, scale: float, hidden_scale: float | None
+    ) -> _Update:
+        if self.reference_resampling:  # upstream: the update at full size straight away
+            d_flow, d_mask, hidden = block(x, flow, scale, hidden_scale)
+            return _Update(d_flow, d_mask, 1.0, hidden)
+        values, factor, hidden = block.predict(x, flow, scale, hidden_scale)
+        return _Update(values[:, :4], values[:, 4:5] if values.shape[1] > 4 else None, factor, hidden)
+
+    def _accumulate(self, flow: Tensor | None, mask: Tensor | None, update: _Update) -> tuple[Tensor, Tensor]:
+        """The running flow and mask after ``update`` (the mask is replaced in versions where it does not
+        accumulate)."""
+        mask_base = mask if self.spec.mask_accumulates else None
+        if update.factor == 1.0:
+            assert update.mask is not None
+            new_flow = update.flow if flow is None else flow + update.flow
+            new_mask = update.mask if mask_base is None else mask_base + update.mask
+            return new_flow, new_mask
+        values = torch.cat((update.flow, update.mask), 1) if update.mask is not None else update.flow
+        bases = [] if flow is None else [flow, *([mask_base] if mask_base is not None else [])]
+        if kernels.usable(values):  # scale, up-sample and add in one pass
+            full = kernels.upsample_accumulate(values, update.factor, 4, bases)
+        else:
+            full = resize(torch.cat((values[:, :4] * update.factor, values[:, 4:]), 1), update.factor)
+            if bases:
+                full[:, : sum(b.shape[1] for b in bases)] += torch.cat(bases, 1)
+        return full[:, :4], full[:, 4:5]
+
     def _hidden_scale(self, scales: list[float], i: int) -> float | None:
         """Where block ``i``'s hidden features go: nowhere after the last block; with the reference
         resampling, to full size (the next block resizes them, as upstream); otherwise straight to the next
@@ -367,14 +421,15 @@ class IFNet(nn.Module):
             if sides.feat0 is not None and flow is not None:
                 wfeats = warp_pair(feat_pair, flow)
             x = self._block_input(i, sides, warped, mask, wfeats, hidden)
-            d_flow, d_mask, new_hidden = block(x, flow, scales[i], self._hidden_scale(scales, i))
-            if spec.adaptive is Adaptive.RERUN and i == 1 and self._is_large(d_flow):
+            update = self._predict(block, x, flow, scales[i], self._hidden_scale(scales, i))
+            if spec.adaptive is Adaptive.RERUN and i == 1 and self._is_large(update):
                 # large motion: redo the coarse blocks at twice the down-sampling (upstream 3.9-4.1)
                 scales = [s * 2 for s in scales]
-                flow, mask, _ = blocks[0](self._block_input(0, sides, warped, None, None, None), None, scales[0])
+                first = self._block_input(0, sides, warped, None, None, None)
+                flow, mask = self._accumulate(None, None, self._predict(blocks[0], first, None, scales[0], None))
                 warped = warp_pair(image_pair, flow)
                 x = self._block_input(i, sides, warped, mask, wfeats, hidden)
-                d_flow, d_mask, new_hidden = block(x, flow, scales[i])
+                update = self._predict(block, x, flow, scales[i], None)
             if ensemble:
                 rev_x = self._block_input(
                     i,
@@ -384,18 +439,16 @@ class IFNet(nn.Module):
                     None if wfeats is None else (wfeats[1], wfeats[0]),
                     hidden,
                 )
-                r_flow, r_mask, _ = block(rev_x, None if flow is None else swap_flow(flow), scales[i])
-                d_flow = (d_flow + swap_flow(r_flow)) / 2
-                d_mask = (d_mask - r_mask) / 2
-            flow = d_flow if flow is None else flow + d_flow
-            mask = d_mask if mask is None or not spec.mask_accumulates else mask + d_mask
-            hidden = new_hidden
+                reverse = self._predict(block, rev_x, None if flow is None else swap_flow(flow), scales[i], None)
+                update = update.averaged_with_reverse(reverse)
+            flow, mask = self._accumulate(flow, mask, update)
+            hidden = update.hidden
             warped = warp_pair(image_pair, flow)
             if keep_history or i == len(blocks) - 1:
                 flows.append(flow)
                 masks.append(mask)
                 warps.append(warped)
-            del x, d_flow, d_mask, wfeats  # free this block's full-size inputs before the next block
+            del x, update, wfeats  # free this block's full-size inputs before the next block
         assert flow is not None and mask is not None
         return FlowEstimate(flow, mask, warped[0], warped[1], flows, masks, warps)
 
@@ -432,8 +485,17 @@ class IFNet(nn.Module):
         return TrainingOutput(merged, est.flows, teacher_flow, teacher_merged, distill)
 
     @staticmethod
-    def _is_large(flow: Tensor) -> bool:
-        return bool(flow[:, :2].abs().max() > 32) and bool(flow[:, 2:4].abs().max() > 32)
+    def _is_large(update: _Update) -> bool:
+        """Whether both directions of the update move something by more than 32 pixels (at full size)."""
+
+        def large(flow: Tensor) -> bool:
+            return bool(flow[:, :2].abs().max() > 32) and bool(flow[:, 2:4].abs().max() > 32)
+
+        flow = update.flow * update.factor
+        # bilinear up-sampling never exceeds its input's extremes: only a yes needs the full-size check
+        if update.factor == 1.0 or not large(flow):
+            return large(flow)
+        return large(resize(flow, update.factor))
 
     def _probe_scales(self, sides: _Sides, flow: Tensor, mask: Tensor, scales: list[float]) -> list[float]:
         """3.8: run block 0 at half its resolution; motion beyond 16 px there doubles every block's scale."""

@@ -1,0 +1,115 @@
+"""The fused CPU kernels of the fast path (``native/kernels.c``), loaded with ctypes.
+
+They are an optimisation, never a requirement: :func:`usable` says whether a tensor can go through them (the
+library was built, the tensor is float32 on the CPU), and callers fall back to the PyTorch operations
+otherwise (CUDA, a source checkout that was not built, other platforms). The library is built with the
+package (``setup.py``) and links the OpenMP runtime PyTorch already loaded, so both share one thread pool.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.machinery
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+
+def _load() -> ctypes.CDLL | None:
+    here = Path(__file__).resolve().parent.parent
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        path = here / f"_kernels{suffix}"
+        if path.exists():
+            try:
+                library = ctypes.CDLL(str(path))
+            except OSError:
+                return None
+            function = library.vsrife_upsample_accumulate
+            function.restype = ctypes.c_int
+            function.argtypes = [
+                ctypes.c_void_p,  # low
+                ctypes.c_void_p,  # out
+                ctypes.c_void_p,  # base planes (array of pointers) or NULL
+                *[ctypes.c_int64] * 6,  # n, c, h, w, H, W
+                ctypes.c_float,  # ratio_h
+                ctypes.c_float,  # ratio_w
+                ctypes.c_void_p,  # mult
+                ctypes.c_int,  # threads
+            ]
+            return library
+    return None
+
+
+_library = _load()
+
+
+def available() -> bool:
+    """Whether the kernel library was built and loads."""
+    return _library is not None
+
+
+def usable(x: Tensor) -> bool:
+    """Whether ``x`` can go through the kernels: a float32 CPU tensor, and the library is there."""
+    return _library is not None and x.device.type == "cpu" and x.dtype == torch.float32
+
+
+def _plane_pointers(t: Tensor) -> list[list[int]]:
+    """Per image, the address of each ``H x W`` plane of an ``N x C x H x W`` tensor with contiguous rows."""
+    n, c, _, w = t.shape
+    if t.stride(3) != 1 or t.stride(2) != w:
+        raise ValueError("each plane must be contiguous")
+    size = t.element_size()
+    return [[t.data_ptr() + (b * t.stride(0) + ch * t.stride(1)) * size for ch in range(c)] for b in range(n)]
+
+
+def upsample_accumulate(head: Tensor, factor: float, scaled_channels: int, bases: list[Tensor]) -> Tensor:
+    """``bases + resize(head * m, factor)`` in one pass: how a block's update joins the running estimate.
+
+    ``head`` is ``N x C x h x w`` float32; its first ``scaled_channels`` channels (the flow, in pixels of the
+    block's resolution) are multiplied by ``factor`` so they count pixels of the result. ``bases`` are
+    ``N x C_i x H x W`` tensors added, in order, to the first channels of the result (e.g. ``[flow, mask]``,
+    or ``[flow]`` when the mask is replaced, or ``[]``). Returns ``N x C x H x W`` with ``H = h * factor``
+    (bilinear, ``align_corners=False``, as :func:`~vsrife.arch.layers.resize`).
+    """
+    if not usable(head) or head.dim() != 4:
+        raise ValueError("upsample_accumulate takes a 4-D float32 CPU tensor (check usable() first)")
+    head = head.contiguous()
+    n, c, h, w = head.shape
+    height, width = int(h * factor), int(w * factor)
+    kept = []  # contiguous copies must outlive the call
+    planes: list[list[int]] = [[] for _ in range(n)]  # per image, the base planes in channel order
+    for base in bases:
+        if base.dim() != 4 or base.shape[0] != n or base.shape[2:] != (height, width) or not usable(base):
+            raise ValueError(f"base {tuple(base.shape)} does not match {n} x C x {height} x {width} float32")
+        if base.stride(3) != 1 or base.stride(2) != width:
+            base = base.contiguous()
+        kept.append(base)
+        for image, pointers in zip(planes, _plane_pointers(base), strict=True):
+            image += pointers
+    if len(planes[0]) > c:
+        raise ValueError(f"the bases have {len(planes[0])} channels, the update only {c}")
+    # one pointer per output plane, image by image; channels past the bases get none
+    pointers = [image[ch] if ch < len(image) else None for image in planes for ch in range(c)]
+    out = torch.empty((n, c, height, width), dtype=torch.float32)
+    mult = torch.tensor([factor] * scaled_channels + [1.0] * (c - scaled_channels), dtype=torch.float32)
+    plane_array = (ctypes.c_void_p * len(pointers))(*pointers) if bases else None
+    status = _library.vsrife_upsample_accumulate(  # type: ignore[union-attr]
+        head.data_ptr(),
+        out.data_ptr(),
+        plane_array,
+        n,
+        c,
+        h,
+        w,
+        height,
+        width,
+        1.0 / factor,
+        1.0 / factor,
+        mult.data_ptr(),
+        torch.get_num_threads(),
+    )
+    del kept
+    if status != 0:
+        raise MemoryError("vsrife kernels: out of memory")
+    return out
