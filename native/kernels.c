@@ -123,3 +123,96 @@ int vsrife_upsample_accumulate(const float *low, float *out, const float *const 
     free(memory);
     return failed ? -1 : 0;
 }
+
+/* ---- bfloat16, channels-last: PReLU and packing the blocks' inputs -------------------------------------------- */
+
+INLINE float bf16_to_float(uint16_t bits) {
+    union { uint32_t u; float f; } v = {.u = (uint32_t)bits << 16};
+    return v.f;
+}
+
+/* round to nearest even, NaN stays a quiet NaN: c10::BFloat16's conversion, bit for bit */
+INLINE uint16_t float_to_bf16(float value) {
+    union { float f; uint32_t u; } v = {.f = value};
+    uint16_t rounded = (uint16_t)((v.u + 0x7FFFu + ((v.u >> 16) & 1u)) >> 16);
+    return value != value ? (uint16_t)0x7FC0 : rounded;
+}
+
+INLINE void prelu_row(uint16_t *restrict x, const float *restrict slope, int64_t pixels, int64_t c) {
+    for (int64_t p = 0; p < pixels; p++) {
+        uint16_t *restrict px = x + p * c;
+        for (int64_t ch = 0; ch < c; ch++) {
+            float value = bf16_to_float(px[ch]);
+            px[ch] = value > 0.0f ? px[ch] : float_to_bf16(value * slope[ch]);
+        }
+    }
+}
+
+typedef void (*PreluRow)(uint16_t *, const float *, int64_t, int64_t);
+
+#if HAVE_V4
+TARGET_V4 static void prelu_row_v4(uint16_t *x, const float *slope, int64_t pixels, int64_t c) {
+    prelu_row(x, slope, pixels, c);
+}
+#endif
+
+static void prelu_row_base(uint16_t *x, const float *slope, int64_t pixels, int64_t c) {
+    prelu_row(x, slope, pixels, c);
+}
+
+/*
+ * In place: x = x > 0 ? x : slope[ch] * x, for x bfloat16 in channels-last order (pixels x c).
+ * The result of torch.nn.functional.prelu on the same tensor, bit for bit.
+ */
+void vsrife_prelu_bf16_channels_last(uint16_t *x, const float *slope, int64_t pixels, int64_t c, int threads) {
+    PreluRow row = prelu_row_base;
+#if HAVE_V4
+    if (CPU_HAS_V4()) row = prelu_row_v4;
+#endif
+    const int64_t chunk = 1024; /* pixels per task */
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t start = 0; start < pixels; start += chunk) {
+        row(x + start * c, slope, pixels - start < chunk ? pixels - start : chunk, c);
+    }
+}
+
+INLINE void pack_row(const float *const *restrict planes, int64_t c, int64_t offset, int64_t w,
+                     uint16_t *restrict out) {
+    enum { TILE = 64 };
+    uint16_t tile[TILE];
+    for (int64_t start = 0; start < w; start += TILE) {
+        const int64_t count = w - start < TILE ? w - start : TILE;
+        for (int64_t ch = 0; ch < c; ch++) {
+            const float *restrict src = planes[ch] + offset + start;
+            for (int64_t x = 0; x < count; x++) tile[x] = float_to_bf16(src[x]); /* vectorised */
+            uint16_t *restrict dst = out + start * c + ch;
+            for (int64_t x = 0; x < count; x++) dst[x * c] = tile[x];
+        }
+    }
+}
+
+typedef void (*PackRow)(const float *const *, int64_t, int64_t, int64_t, uint16_t *);
+
+#if HAVE_V4
+TARGET_V4 static void pack_row_v4(const float *const *planes, int64_t c, int64_t offset, int64_t w, uint16_t *out) {
+    pack_row(planes, c, offset, w, out);
+}
+#endif
+
+static void pack_row_base(const float *const *planes, int64_t c, int64_t offset, int64_t w, uint16_t *out) {
+    pack_row(planes, c, offset, w, out);
+}
+
+/*
+ * out (h x w x c, bfloat16) = the c float32 planes (h x w each, anywhere in memory) interleaved and rounded:
+ * torch.cat(planes, 1).to(torch.bfloat16, memory_format=torch.channels_last) for one image, in one pass.
+ */
+void vsrife_pack_bf16_channels_last(const float *const *planes, int64_t c, int64_t h, int64_t w, uint16_t *out,
+                                    int threads) {
+    PackRow row = pack_row_base;
+#if HAVE_V4
+    if (CPU_HAS_V4()) row = pack_row_v4;
+#endif
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t y = 0; y < h; y++) row(planes, c, y * w, w, out + y * w * c);
+}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from vsrife.arch import SPECS, kernels
 from vsrife.arch.layers import resize, resize_twice
@@ -109,3 +110,21 @@ def test_fast_path_with_and_without_kernels_matches_reference_in_float32(officia
             net.reference_resampling = False
             fast = net(img0, other, 0.5)
         assert (fast - reference).abs().max() < 1e-4, net.spec.name
+
+
+@pytest.mark.skipif(not kernels.available(), reason="the kernel library is built by setup.py (make venv)")
+def test_fused_prelu_and_packing_are_bit_exact():
+    torch.manual_seed(2)
+    x = (torch.randn(1, 48, 30, 50) * 4).to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+    x[0, 0, 0, 0] = float("nan")
+    slope = (torch.rand(48) - 0.2).to(torch.bfloat16)
+    expected = F.prelu(x, slope)
+    assert torch.equal(kernels.prelu_(x.clone(), slope).nan_to_num(7.0), expected.nan_to_num(7.0))
+    assert not kernels.prelu_usable(x.float()) and not kernels.prelu_usable(x.contiguous())
+
+    full = torch.randn(1, 6, 30, 50) * 100
+    parts = [full[:, 1:4], torch.randn(1, 1, 30, 50), torch.rand(1, 4, 30, 50)]  # a strided view among them
+    packed = kernels.pack_bf16_channels_last(parts)
+    assert packed.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(packed, torch.cat(parts, 1).to(torch.bfloat16, memory_format=torch.channels_last))
+    assert not kernels.pack_usable([*parts, torch.rand(1, 1, 15, 25)], torch.bfloat16, torch.channels_last)

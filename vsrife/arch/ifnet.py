@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from . import kernels
 from .layers import (
+    PReLU,
     ResConv,
     conv,
     deconv,
@@ -74,8 +75,8 @@ class IFBlock(nn.Module):
             self.conv2 = deconv(width, 1)
         elif spec.head is Head.SPLIT_DEEP:
             half = width // 2
-            self.conv1 = nn.Sequential(deconv(width, half), nn.PReLU(half), deconv(half, 4))
-            self.conv2 = nn.Sequential(deconv(width, half), nn.PReLU(half), deconv(half, 1))
+            self.conv1 = nn.Sequential(deconv(width, half), PReLU(half), deconv(half, 4))
+            self.conv2 = nn.Sequential(deconv(width, half), PReLU(half), deconv(half, 1))
         elif spec.head is Head.DECONV:
             self.lastconv = deconv(width, 5)
         else:
@@ -119,6 +120,8 @@ class IFBlock(nn.Module):
             inputs.append(flow if scale == 1.0 else resize(flow, 1.0 / scale) / scale)
         if self.compute_dtype is torch.float32 and self.memory_format is torch.contiguous_format:
             x = torch.cat(inputs, 1)
+        elif kernels.pack_usable(inputs, self.compute_dtype, self.memory_format):
+            x = kernels.pack_bf16_channels_last(inputs)  # concatenate, round and interleave in one pass
         else:  # cast the parts first: concatenating and re-laying out half the bytes is much faster
             x = torch.cat([p.to(self.compute_dtype) for p in inputs], 1).contiguous(memory_format=self.memory_format)
         out = self._head(self._body(self.conv0(x)))

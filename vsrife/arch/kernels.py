@@ -37,6 +37,23 @@ def _load() -> ctypes.CDLL | None:
                 ctypes.c_void_p,  # mult
                 ctypes.c_int,  # threads
             ]
+            library.vsrife_prelu_bf16_channels_last.restype = None
+            library.vsrife_prelu_bf16_channels_last.argtypes = [
+                ctypes.c_void_p,  # x (bfloat16, channels-last)
+                ctypes.c_void_p,  # slope (float32, one per channel)
+                ctypes.c_int64,  # pixels
+                ctypes.c_int64,  # channels
+                ctypes.c_int,  # threads
+            ]
+            library.vsrife_pack_bf16_channels_last.restype = None
+            library.vsrife_pack_bf16_channels_last.argtypes = [
+                ctypes.c_void_p,  # plane pointers
+                ctypes.c_int64,  # channels
+                ctypes.c_int64,  # height
+                ctypes.c_int64,  # width
+                ctypes.c_void_p,  # out (bfloat16, channels-last)
+                ctypes.c_int,  # threads
+            ]
             return library
     return None
 
@@ -112,4 +129,59 @@ def upsample_accumulate(head: Tensor, factor: float, scaled_channels: int, bases
     del kept
     if status != 0:
         raise MemoryError("vsrife kernels: out of memory")
+    return out
+
+
+def prelu_usable(x: Tensor) -> bool:
+    """Whether :func:`prelu_` takes ``x``: bfloat16, channels-last, on the CPU, not part of an autograd graph."""
+    return (
+        _library is not None
+        and x.device.type == "cpu"
+        and x.dtype == torch.bfloat16
+        and x.dim() == 4
+        and x.is_contiguous(memory_format=torch.channels_last)
+        and not x.requires_grad
+    )
+
+
+def prelu_(x: Tensor, slope: Tensor) -> Tensor:
+    """In-place PReLU of a bfloat16 channels-last tensor (one slope per channel); bit for bit
+    ``torch.nn.functional.prelu``, in one pass instead of a copy."""
+    if not prelu_usable(x) or slope.numel() != x.shape[1]:
+        raise ValueError("prelu_ takes a bfloat16 channels-last CPU tensor and one slope per channel")
+    slopes = slope.detach().to(torch.float32).contiguous()
+    n, c, h, w = x.shape
+    _library.vsrife_prelu_bf16_channels_last(  # type: ignore[union-attr]
+        x.data_ptr(), slopes.data_ptr(), n * h * w, c, torch.get_num_threads()
+    )
+    return x
+
+
+def pack_usable(parts: list[Tensor], dtype: torch.dtype, memory_format: torch.memory_format) -> bool:
+    """Whether :func:`pack_bf16_channels_last` takes ``parts`` for a ``dtype`` / ``memory_format`` input."""
+    if _library is None or dtype != torch.bfloat16 or memory_format != torch.channels_last or not parts:
+        return False
+    size = parts[0].shape[2:]
+    return all(
+        p.dim() == 4
+        and p.shape[0] == 1
+        and p.shape[2:] == size
+        and usable(p)
+        and p.stride(3) == 1
+        and p.stride(2) == p.shape[3]
+        for p in parts
+    )
+
+
+def pack_bf16_channels_last(parts: list[Tensor]) -> Tensor:
+    """``torch.cat(parts, 1).to(torch.bfloat16, memory_format=torch.channels_last)`` in one pass, bit for bit,
+    for one image (``1 x C_i x H x W`` float32 parts whose planes are contiguous)."""
+    if not pack_usable(parts, torch.bfloat16, torch.channels_last):
+        raise ValueError("pack_bf16_channels_last takes 1 x C x H x W float32 CPU parts of one size")
+    pointers = [plane for p in parts for plane in _plane_pointers(p)[0]]
+    _, _, h, w = parts[0].shape
+    out = torch.empty((1, len(pointers), h, w), dtype=torch.bfloat16, memory_format=torch.channels_last)
+    _library.vsrife_pack_bf16_channels_last(  # type: ignore[union-attr]
+        (ctypes.c_void_p * len(pointers))(*pointers), len(pointers), h, w, out.data_ptr(), torch.get_num_threads()
+    )
     return out

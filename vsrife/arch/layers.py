@@ -13,6 +13,19 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from . import kernels
+
+
+class PReLU(nn.PReLU):
+    """``nn.PReLU`` (same parameters and state-dict key) that works in place on bfloat16 channels-last CPU
+    tensors, through the fused kernel (the same numbers, one pass instead of two). Like
+    ``nn.LeakyReLU(inplace=True)``, it is only used right after the layer that made its input."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if kernels.prelu_usable(x):
+            return kernels.prelu_(x, self.weight)
+        return super().forward(x)
+
 
 def conv(in_channels: int, out_channels: int, stride: int = 1, activation: str = "prelu") -> nn.Sequential:
     """3x3 convolution followed by PReLU (per channel) or LeakyReLU(0.2).
@@ -20,7 +33,7 @@ def conv(in_channels: int, out_channels: int, stride: int = 1, activation: str =
     Both upstream variants are ``nn.Sequential(conv, act)``, so the state-dict keys are ``<name>.0.*`` for the
     convolution and ``<name>.1.weight`` for the PReLU slope (LeakyReLU has no parameters).
     """
-    act: nn.Module = nn.PReLU(out_channels) if activation == "prelu" else nn.LeakyReLU(0.2, inplace=True)
+    act: nn.Module = PReLU(out_channels) if activation == "prelu" else nn.LeakyReLU(0.2, inplace=True)
     return nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, stride, 1), act)
 
 
@@ -31,7 +44,7 @@ def deconv(in_channels: int, out_channels: int) -> nn.ConvTranspose2d:
 
 def deconv_prelu(in_channels: int, out_channels: int) -> nn.Sequential:
     """Transposed convolution (x2) followed by PReLU, the up-sampling step of the refinement U-Nets."""
-    return nn.Sequential(deconv(in_channels, out_channels), nn.PReLU(out_channels))
+    return nn.Sequential(deconv(in_channels, out_channels), PReLU(out_channels))
 
 
 class ResConv(nn.Module):
