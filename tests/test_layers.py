@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 import torch.nn.functional as F
 
 from vsrife.arch import SPECS, kernels
-from vsrife.arch.layers import resize, resize_twice
+from vsrife.arch.layers import resize, resize_twice, warp_pair, warp_pair_resized
 from vsrife.weights import load_network
 
 from .test_conformance import inputs, synthetic_network
@@ -43,7 +45,7 @@ def test_the_shortcut_is_taken_between_blocks():
 
 @pytest.mark.parametrize("name", ["4.22", "4.25"])
 def test_shorter_resampling_matches_upstream_order_in_float32(name):
-    net = synthetic_network("v4", name)
+    net = copy.deepcopy(synthetic_network("v4", name))  # the fixture's network is shared: don't change it
     img0, img1 = inputs()
     hidden_sizes = []
     predict = net.block0.predict
@@ -103,7 +105,11 @@ def test_fast_path_with_and_without_kernels_matches_reference_in_float32(officia
         pytest.skip("the kernel library is built by setup.py (make venv)")
     img0, img1 = inputs()
     moved = torch.roll(img0, shifts=70, dims=3)  # 70 px: 3.9 re-runs its coarse blocks (> 32 px both ways)
-    cases = [(load_network("3.9"), img1), (load_network("3.9"), moved), (synthetic_network("v4", "4.25"), img1)]
+    cases = [
+        (load_network("3.9"), img1),
+        (load_network("3.9"), moved),
+        (copy.deepcopy(synthetic_network("v4", "4.25")), img1),
+    ]
     for net, other in cases:
         with torch.inference_mode():
             reference = net(img0, other, 0.5)
@@ -128,3 +134,15 @@ def test_fused_prelu_and_packing_are_bit_exact():
     assert packed.is_contiguous(memory_format=torch.channels_last)
     assert torch.equal(packed, torch.cat(parts, 1).to(torch.bfloat16, memory_format=torch.channels_last))
     assert not kernels.pack_usable([*parts, torch.rand(1, 1, 15, 25)], torch.bfloat16, torch.channels_last)
+
+
+@pytest.mark.parametrize("down", [2.0, 4.0, 8.0, 16.0])
+def test_warping_only_what_the_down_sampling_reads(down):
+    torch.manual_seed(3)
+    pair = torch.rand(2, 3, 128, 192)
+    flow = resize(torch.randn(1, 4, 8, 12) * 12, 16.0).contiguous()
+    direct = warp_pair_resized(pair, flow, down)
+    full = [resize(w, 1.0 / down) for w in warp_pair(pair, flow)]
+    for a, b in zip(direct, full, strict=True):
+        assert a.shape == b.shape
+        assert (a - b).abs().max() < 1e-6

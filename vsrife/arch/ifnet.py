@@ -29,6 +29,7 @@ from .layers import (
     swap_flow,
     warp,
     warp_pair,
+    warp_pair_resized,
 )
 from .refine import ContextNet, ContextNet31, FusionNet31, UNet
 from .specs import Adaptive, ArchSpec, Body, EncoderSpec, Ensemble, Head, Wiring
@@ -45,8 +46,9 @@ class IFBlock(nn.Module):
     when ``hidden_scale`` is ``None`` (nobody reads them).
 
     Each part is resized on its own and concatenated at the block's resolution (the same numbers as resizing
-    the concatenation, without building it at full size); parts already at that resolution and identity
-    resizes are left alone. The convolutions run in ``compute_dtype`` (see :meth:`IFNet.set_precision`).
+    the concatenation, without building it at full size); parts already at that resolution (the fast path
+    warps coarse blocks' inputs at it) and identity resizes are left alone. The convolutions run in
+    ``compute_dtype`` (see :meth:`IFNet.set_precision`).
     """
 
     compute_dtype: torch.dtype = torch.float32
@@ -113,7 +115,7 @@ class IFBlock(nn.Module):
         the flow in pixels of that size, the up-sampling factor ``f`` to the input size, and the hidden
         features as :meth:`forward` returns them."""
         parts = [parts] if torch.is_tensor(parts) else list(parts)
-        height, width = parts[0].shape[-2:]
+        height, width = (flow if flow is not None else parts[0]).shape[-2:]  # the flow is always full size
         size = (math.floor(height / scale), math.floor(width / scale))
         inputs = [p if p.shape[-2:] == size else resize_if_needed(p, 1.0 / scale) for p in parts]
         if flow is not None:
@@ -388,6 +390,16 @@ class IFNet(nn.Module):
                 full[:, : sum(b.shape[1] for b in bases)] += torch.cat(bases, 1)
         return full[:, :4], full[:, 4:5]
 
+    def _warps_for(
+        self, i: int, pair: Tensor, flow: Tensor, scales: list[float], keep_history: bool
+    ) -> tuple[Tensor, Tensor]:
+        """The two warps of ``pair`` that block ``i`` reads (``i`` past the last block: the result). The fast
+        path warps only the pixels a coarse block's down-sampling reads (see
+        :func:`~vsrife.arch.layers.warp_pair_resized`); the block then takes them as they are."""
+        if self.reference_resampling or keep_history or i >= len(scales) or scales[i] < 8:
+            return warp_pair(pair, flow)
+        return warp_pair_resized(pair, flow, scales[i])
+
     def _hidden_scale(self, scales: list[float], i: int) -> float | None:
         """Where block ``i``'s hidden features go: nowhere after the last block; with the reference
         resampling, to full size (the next block resizes them, as upstream); otherwise straight to the next
@@ -422,7 +434,7 @@ class IFNet(nn.Module):
         for i, block in enumerate(blocks):
             wfeats = None
             if sides.feat0 is not None and flow is not None:
-                wfeats = warp_pair(feat_pair, flow)
+                wfeats = self._warps_for(i, feat_pair, flow, scales, keep_history)
             x = self._block_input(i, sides, warped, mask, wfeats, hidden)
             update = self._predict(block, x, flow, scales[i], self._hidden_scale(scales, i))
             if spec.adaptive is Adaptive.RERUN and i == 1 and self._is_large(update):
@@ -430,7 +442,7 @@ class IFNet(nn.Module):
                 scales = [s * 2 for s in scales]
                 first = self._block_input(0, sides, warped, None, None, None)
                 flow, mask = self._accumulate(None, None, self._predict(blocks[0], first, None, scales[0], None))
-                warped = warp_pair(image_pair, flow)
+                warped = self._warps_for(i, image_pair, flow, scales, keep_history)
                 x = self._block_input(i, sides, warped, mask, wfeats, hidden)
                 update = self._predict(block, x, flow, scales[i], None)
             if ensemble:
@@ -446,7 +458,7 @@ class IFNet(nn.Module):
                 update = update.averaged_with_reverse(reverse)
             flow, mask = self._accumulate(flow, mask, update)
             hidden = update.hidden
-            warped = warp_pair(image_pair, flow)
+            warped = self._warps_for(i + 1, image_pair, flow, scales, keep_history)
             if keep_history or i == len(blocks) - 1:
                 flows.append(flow)
                 masks.append(mask)

@@ -131,18 +131,20 @@ def base_grid(height: int, width: int, device: torch.device) -> Tensor:
     return grid
 
 
-def warp(image: Tensor, flow: Tensor) -> Tensor:
+def warp(image: Tensor, flow: Tensor, base: Tensor | None = None) -> Tensor:
     """Backward-warp ``image`` (``N x C x h x w``) by ``flow`` (``N x 2 x H x W``, pixels).
 
     Always computed in float32, whatever the dtype of the inputs (half-precision grids lose whole pixels at
     HD sizes), and returned in the image's dtype. As upstream, the grid has the flow's size while the
     vectors are normalised by the *image's* size; the two only differ in v3.5's ``scale != 1`` path.
+    ``base`` replaces the identity grid (:func:`base_grid` of the flow's size), e.g. by a subset of its points.
     """
     dtype = image.dtype
     height, width = image.shape[-2:]
     # base + flow / ((size - 1) / 2) per channel, as upstream, in one contiguous pass (measured fastest)
     divisor = flow.new_tensor([(width - 1.0) / 2.0, (height - 1.0) / 2.0], dtype=torch.float32).view(1, 2, 1, 1)
-    base = base_grid(flow.shape[2], flow.shape[3], flow.device)
+    if base is None:
+        base = base_grid(flow.shape[2], flow.shape[3], flow.device)
     grid = torch.addcdiv(base, flow.float(), divisor).permute(0, 2, 3, 1)
     out = F.grid_sample(image.float(), grid, mode="bilinear", padding_mode="border", align_corners=True)
     return out.to(dtype)
@@ -162,3 +164,32 @@ def warp_pair(pair: Tensor, flow: Tensor) -> tuple[Tensor, Tensor]:
         flows = torch.cat((flow[:, :2], flow[:, 2:4]))
     warped = warp(pair, flows)
     return warped[:n], warped[n:]
+
+
+def warp_pair_resized(pair: Tensor, flow: Tensor, down: float) -> tuple[Tensor, Tensor]:
+    """``resize`` of both :func:`warp_pair` results by ``1 / down``, warping only the pixels that reads.
+
+    Bilinear down-sampling by a power of two ``down >= 4`` (``align_corners=False``) averages, for each output
+    pixel, the 2 x 2 input pixels at rows and columns ``down * i + down / 2 - 1`` and ``down * i + down / 2``:
+    4 of every ``down ** 2``. Those are warped with the grid points and flow vectors of the full-size warp and
+    averaged with the down-sampling's weights, so the result is the same. Below ``down = 8`` that is slower
+    than warping everything (measured at 720p: 25 against 19 ms at 4; 10 against 16 ms at 8, 8 against 23 ms
+    at 16), so smaller factors, like any other, take the long way.
+    """
+    if not (down >= 8 and float(down).is_integer() and int(down) & (int(down) - 1) == 0):
+        first, second = warp_pair(pair, flow)
+        return resize(first, 1.0 / down), resize(second, 1.0 / down)
+    step, n = int(down), flow.shape[0]
+    flows = torch.cat((flow[:, :2], flow[:, 2:4]))
+    base = base_grid(flow.shape[2], flow.shape[3], flow.device)
+    corners = {}
+    for dy in (step // 2 - 1, step // 2):
+        for dx in (step // 2 - 1, step // 2):
+            points = (..., slice(dy, None, step), slice(dx, None, step))
+            corners[dy, dx] = warp(pair, flows[points], base[points])
+    low, high = step // 2 - 1, step // 2
+    # the down-sampling's own arithmetic: rows weighted 0.5 / 0.5 of columns weighted 0.5 / 0.5
+    top = corners[low, low] * 0.5 + corners[low, high] * 0.5
+    bottom = corners[high, low] * 0.5 + corners[high, high] * 0.5
+    out = top * 0.5 + bottom * 0.5
+    return out[:n], out[n:]
