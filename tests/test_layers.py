@@ -50,8 +50,8 @@ def test_shorter_resampling_matches_upstream_order_in_float32(name):
     hidden_sizes = []
     predict = net.block0.predict
 
-    def recording_predict(*args):
-        out = predict(*args)
+    def recording_predict(*args, **kwargs):
+        out = predict(*args, **kwargs)
         hidden_sizes.append(tuple(out[2].shape[-2:]))
         return out
 

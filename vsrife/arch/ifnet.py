@@ -109,11 +109,16 @@ class IFBlock(nn.Module):
         return update[:, :4], (update[:, 4:5] if update.shape[1] > 4 else None), hidden
 
     def predict(
-        self, parts: Tensor | Sequence[Tensor], flow: Tensor | None, scale: float, hidden_scale: float | None = 1.0
+        self,
+        parts: Tensor | Sequence[Tensor],
+        flow: Tensor | None,
+        scale: float,
+        hidden_scale: float | None = 1.0,
+        fused: bool = False,
     ) -> tuple[Tensor, float, Tensor | None]:
         """:meth:`forward` before up-sampling: the flow (and mask) update ``N x 4|5 x H/f x W/f`` in float32,
         the flow in pixels of that size, the up-sampling factor ``f`` to the input size, and the hidden
-        features as :meth:`forward` returns them."""
+        features as :meth:`forward` returns them (resized by the fused kernel if ``fused``)."""
         parts = [parts] if torch.is_tensor(parts) else list(parts)
         height, width = (flow if flow is not None else parts[0]).shape[-2:]  # the flow is always full size
         size = (math.floor(height / scale), math.floor(width / scale))
@@ -132,7 +137,7 @@ class IFBlock(nn.Module):
         hidden = None
         if self.hidden_channels and hidden_scale is not None:
             features = out[:, 5:].to(torch.float32, memory_format=torch.contiguous_format)
-            hidden = resize_twice(features, factor, hidden_scale)
+            hidden = resize_twice(features, factor, hidden_scale, fused)
         return update, factor, hidden
 
 
@@ -368,7 +373,7 @@ class IFNet(nn.Module):
         if self.reference_resampling:  # upstream: the update at full size straight away
             d_flow, d_mask, hidden = block(x, flow, scale, hidden_scale)
             return _Update(d_flow, d_mask, 1.0, hidden)
-        values, factor, hidden = block.predict(x, flow, scale, hidden_scale)
+        values, factor, hidden = block.predict(x, flow, scale, hidden_scale, fused=True)
         return _Update(values[:, :4], values[:, 4:5] if values.shape[1] > 4 else None, factor, hidden)
 
     def _accumulate(self, flow: Tensor | None, mask: Tensor | None, update: _Update) -> tuple[Tensor, Tensor]:

@@ -82,7 +82,7 @@ def resize_if_needed(x: Tensor, factor: float) -> Tensor:
     return x if factor == 1.0 else resize(x, factor)
 
 
-def resize_twice(x: Tensor, up: float, down: float) -> Tensor:
+def resize_twice(x: Tensor, up: float, down: float, fused: bool = False) -> Tensor:
     """``resize(resize(x, up), 1 / down)``: what a block's output becomes once the next block has resized it.
 
     Computed in one resize when that is the same function (up to float rounding), as it is between the blocks
@@ -91,13 +91,14 @@ def resize_twice(x: Tensor, up: float, down: float) -> Tensor:
     side of where a direct resize by ``up / down`` samples. Those points are odd multiples of
     ``1 / (2 up / down)`` from the source grid, so the pair never straddles a source pixel and the bilinear
     field is linear between them (borders clamp both alike). Otherwise the two resizes are done in turn.
+    With ``fused``, a single up-sampling goes through the fused kernel when it can (same values up to rounding).
     """
-    if down == 1.0:
-        return resize_if_needed(x, up)
     ratio = up / down
     power_of_two = down >= 2 and float(down).is_integer() and int(down) & (int(down) - 1) == 0
-    if power_of_two and ratio.is_integer() and int(ratio) % 2 == 0:
-        return resize(x, ratio)
+    if down == 1.0 or (power_of_two and ratio.is_integer() and int(ratio) % 2 == 0):
+        if fused and ratio > 1 and kernels.usable(x) and x.dim() == 4:
+            return kernels.upsample_accumulate(x, ratio, 0, [])
+        return resize_if_needed(x, ratio)
     return resize(resize_if_needed(x, up), 1.0 / down)
 
 
