@@ -4,8 +4,9 @@
  *
  * Between two IFBlocks, upstream's PyTorch code makes several full-resolution passes over memory: scale the
  * block's flow, up-sample flow and mask, add both to the running estimate. Here that is one pass, parallel over
- * rows with OpenMP, and written so that GCC vectorises the inner loops. (grid_sample is left to PyTorch: a
- * gather-bound kernel written this way was no faster than its.)
+ * rows with OpenMP, and written so that GCC vectorises the inner loops. The warp reads frames laid out
+ * channels-last in groups of four channels, so that each neighbour is one 16-byte load (a planar version was
+ * no faster than grid_sample).
  * Every kernel is built twice, for x86-64-v4 (AVX-512) and for the baseline of the compiler's target, and the
  * public entry points pick one at run time. Tensors are float32, NCHW, contiguous; sizes are int64_t.
  *
@@ -215,4 +216,99 @@ void vsrife_pack_bf16_channels_last(const float *const *planes, int64_t c, int64
 #endif
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t y = 0; y < h; y++) row(planes, c, y * w, w, out + y * w * c);
+}
+
+/* ---- backward warping from channels-last frames --------------------------------------------------------------- */
+
+typedef float v4f __attribute__((vector_size(16)));
+
+/*
+ * One output row of a warp (grid_sample: bilinear, padding_mode="border", align_corners=True; the sampling
+ * point is the pixel plus its flow vector). The frame is channels-last with its channels padded to groups of
+ * four, so each of the four neighbours is one 16-byte load per group, whatever the number of channels.
+ */
+INLINE void warp_row(const v4f *restrict image, int64_t groups, int64_t c, int64_t h, int64_t w, int64_t y,
+                     const float *restrict fx, const float *restrict fy, float *restrict out, int64_t plane,
+                     int32_t *restrict taps, float *restrict weights) {
+    const float xmax = (float)(w - 1), ymax = (float)(h - 1), row = (float)y;
+    const int32_t width = (int32_t)w, height = (int32_t)h;
+    int32_t *restrict i00 = taps, *restrict i01 = taps + w, *restrict i10 = taps + 2 * w, *restrict i11 = taps + 3 * w;
+    float *restrict wx = weights, *restrict wy = weights + w;
+    for (int32_t x = 0; x < width; x++) {
+        float ix = (float)x + fx[x], iy = row + fy[x];
+        ix = ix > 0.0f ? ix : 0.0f; /* border padding: clamp the sampling point into the frame */
+        ix = ix < xmax ? ix : xmax;
+        iy = iy > 0.0f ? iy : 0.0f;
+        iy = iy < ymax ? iy : ymax;
+        int32_t x0 = (int32_t)ix, y0 = (int32_t)iy;
+        int32_t x1 = x0 + (x0 < width - 1), y1 = y0 + (y0 < height - 1);
+        wx[x] = ix - (float)x0;
+        wy[x] = iy - (float)y0;
+        i00[x] = (y0 * width + x0) * (int32_t)groups;
+        i01[x] = (y0 * width + x1) * (int32_t)groups;
+        i10[x] = (y1 * width + x0) * (int32_t)groups;
+        i11[x] = (y1 * width + x1) * (int32_t)groups;
+    }
+    for (int64_t g = 0; g < groups; g++) {
+        const v4f *restrict px = image + g;
+        float *restrict o = out + g * 4 * plane + y * w;
+        const int64_t lanes = c - g * 4 < 4 ? c - g * 4 : 4;
+        for (int64_t x = 0; x < w; x++) {
+            v4f top = px[i00[x]] + (px[i01[x]] - px[i00[x]]) * wx[x];
+            v4f bottom = px[i10[x]] + (px[i11[x]] - px[i10[x]]) * wx[x];
+            v4f value = top + (bottom - top) * wy[x];
+            for (int64_t lane = 0; lane < lanes; lane++) o[lane * plane + x] = value[lane];
+        }
+    }
+}
+
+typedef void (*WarpRow)(const v4f *, int64_t, int64_t, int64_t, int64_t, int64_t, const float *, const float *,
+                        float *, int64_t, int32_t *, float *);
+
+#if HAVE_V4
+TARGET_V4 static void warp_row_v4(const v4f *image, int64_t groups, int64_t c, int64_t h, int64_t w, int64_t y,
+                                  const float *fx, const float *fy, float *out, int64_t plane, int32_t *taps,
+                                  float *weights) {
+    warp_row(image, groups, c, h, w, y, fx, fy, out, plane, taps, weights);
+}
+#endif
+
+static void warp_row_base(const v4f *image, int64_t groups, int64_t c, int64_t h, int64_t w, int64_t y,
+                          const float *fx, const float *fy, float *out, int64_t plane, int32_t *taps,
+                          float *weights) {
+    warp_row(image, groups, c, h, w, y, fx, fy, out, plane, taps, weights);
+}
+
+/*
+ * Warp frames 0 by flow[:, 0:2] and frames 1 by flow[:, 2:4] (pixels).
+ * frames: 2n x h x w x (4 * groups) float32, 16-byte aligned (the n frames 0, then the n frames 1; channels
+ * past c are padding); flow: n x 4 x h x w; out: 2n x c x h x w (planar). Returns 0, or -1 if memory ran out.
+ */
+int vsrife_warp_pair_channels_last(const float *frames, int64_t groups, const float *flow, float *out, int64_t n,
+                                   int64_t c, int64_t h, int64_t w, int threads) {
+    WarpRow row = warp_row_base;
+#if HAVE_V4
+    if (CPU_HAS_V4()) row = warp_row_v4;
+#endif
+    const int64_t plane = h * w;
+    int failed = 0;
+#pragma omp parallel num_threads(threads) reduction(| : failed)
+    {
+        int32_t *taps = malloc(sizeof(int32_t) * 4 * (size_t)w);
+        float *weights = malloc(sizeof(float) * 2 * (size_t)w);
+        failed = taps == NULL || weights == NULL;
+#pragma omp for collapse(2) schedule(static)
+        for (int64_t image = 0; image < 2 * n; image++) {
+            for (int64_t y = 0; y < h; y++) {
+                if (failed) continue;
+                /* images 0..n-1 are frames 0 (flow channels 0, 1), n..2n-1 frames 1 (channels 2, 3) */
+                const float *fx = flow + ((image % n) * 4 + (image / n) * 2) * plane + y * w;
+                row((const v4f *)(frames + image * plane * groups * 4), groups, c, h, w, y, fx, fx + plane,
+                    out + image * c * plane, plane, taps, weights);
+            }
+        }
+        free(taps);
+        free(weights);
+    }
+    return failed ? -1 : 0;
 }

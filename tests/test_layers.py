@@ -146,3 +146,21 @@ def test_warping_only_what_the_down_sampling_reads(down):
     for a, b in zip(direct, full, strict=True):
         assert a.shape == b.shape
         assert (a - b).abs().max() < 1e-6
+
+
+@pytest.mark.skipif(not kernels.available(), reason="the kernel library is built by setup.py (make venv)")
+@pytest.mark.parametrize("channels", [3, 4, 7])
+def test_fused_warp_matches_grid_sample(channels):
+    torch.manual_seed(4)
+    n, height, width = 2, 96, 160
+    frames = resize(torch.rand(2 * n, channels, 12, 20), 8.0)  # smooth, like video
+    flow = (resize(torch.randn(n, 4, 3, 5), 32.0) * 15).contiguous()  # up to ~50 px, off the edges too
+    flow[:, :, :4, :4] = float(width)  # clamped to the border
+    layout = kernels.frames_channels_last(frames)
+    assert layout.shape == (2 * n, height, width, 4 * ((channels + 3) // 4)) and layout.data_ptr() % 16 == 0
+    fused = kernels.warp_pair_channels_last(layout, channels, flow)
+    expected = torch.cat(warp_pair(frames, flow))
+    # the sampling point is pixel + flow here, grid_sample's is normalised and back: ~1e-5 px apart
+    assert (fused - expected).abs().max() < 1e-4
+    with pytest.raises(ValueError, match="do not fit"):
+        kernels.warp_pair_channels_last(layout, channels, flow[:1].contiguous())

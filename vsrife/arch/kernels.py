@@ -45,6 +45,15 @@ def _load() -> ctypes.CDLL | None:
                 ctypes.c_int64,  # channels
                 ctypes.c_int,  # threads
             ]
+            library.vsrife_warp_pair_channels_last.restype = ctypes.c_int
+            library.vsrife_warp_pair_channels_last.argtypes = [
+                ctypes.c_void_p,  # frames (channels-last, padded)
+                ctypes.c_int64,  # groups of four channels
+                ctypes.c_void_p,  # flow
+                ctypes.c_void_p,  # out (planar)
+                *[ctypes.c_int64] * 4,  # n, c, h, w
+                ctypes.c_int,  # threads
+            ]
             library.vsrife_pack_bf16_channels_last.restype = None
             library.vsrife_pack_bf16_channels_last.argtypes = [
                 ctypes.c_void_p,  # plane pointers
@@ -184,4 +193,43 @@ def pack_bf16_channels_last(parts: list[Tensor]) -> Tensor:
     _library.vsrife_pack_bf16_channels_last(  # type: ignore[union-attr]
         (ctypes.c_void_p * len(pointers))(*pointers), len(pointers), h, w, out.data_ptr(), torch.get_num_threads()
     )
+    return out
+
+
+def frames_channels_last(frames: Tensor) -> Tensor:
+    """``2N x C x H x W`` float32 frames in the layout :func:`warp_pair_channels_last` reads:
+    ``2N x H x W x 4k``, channels-last, zero-padded to a multiple of four."""
+    count, channels, height, width = frames.shape
+    out = frames.new_zeros((count, height, width, 4 * ((channels + 3) // 4)))
+    out[..., :channels] = frames.permute(0, 2, 3, 1)
+    return out
+
+
+def warp_pair_channels_last(frames: Tensor, channels: int, flow: Tensor) -> Tensor:
+    """:func:`~vsrife.arch.layers.warp_pair` of the first ``channels`` channels of
+    :func:`frames_channels_last` frames by ``flow`` (``N x 4 x H x W``), one pass for all channels: the
+    four neighbours of a pixel are one 16-byte load per four channels. Returns ``2N x channels x H x W``
+    (frames 0 warped, then frames 1), equal to ``grid_sample``'s up to float rounding."""
+    count, height, width, padded = frames.shape
+    n = flow.shape[0]
+    if not (usable(frames) and usable(flow) and frames.is_contiguous() and flow.is_contiguous()):
+        raise ValueError("warp_pair_channels_last takes contiguous float32 CPU tensors")
+    if padded % 4 or channels > padded or count != 2 * n or flow.shape[1:] != (4, height, width):
+        raise ValueError(f"frames {tuple(frames.shape)} and flow {tuple(flow.shape)} do not fit together")
+    if frames.data_ptr() % 16 or height * width * padded >= 2**31:
+        raise ValueError("frames must be 16-byte aligned and under 2^31 values per frame")
+    out = torch.empty((count, channels, height, width), dtype=torch.float32)
+    status = _library.vsrife_warp_pair_channels_last(  # type: ignore[union-attr]
+        frames.data_ptr(),
+        padded // 4,
+        flow.data_ptr(),
+        out.data_ptr(),
+        n,
+        channels,
+        height,
+        width,
+        torch.get_num_threads(),
+    )
+    if status != 0:
+        raise MemoryError("vsrife kernels: out of memory")
     return out
