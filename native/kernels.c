@@ -8,7 +8,7 @@
  * channels-last in groups of four channels, so that each neighbour is one 16-byte load (a planar version was
  * no faster than grid_sample).
  * Every kernel is built twice, for x86-64-v4 (AVX-512) and for the baseline of the compiler's target, and the
- * public entry points pick one at run time. Tensors are float32, NCHW, contiguous; sizes are int64_t.
+ * public entry points pick one at run time. Layouts and types are stated per function; sizes are int64_t.
  *
  * The arithmetic is upstream's (bilinear weights as torch.nn.functional.interpolate and grid_sample compute
  * them), in a different order, so results differ from the reference path by float rounding only.
