@@ -380,6 +380,7 @@ class IFNet(nn.Module):
     def _predict(
         self, block: IFBlock, x: list[Tensor], flow: Tensor | None, scale: float, hidden_scale: float | None
     ) -> _Update:
+        """Run ``block``: its update at full size (reference) or at its own resolution (fast path)."""
         if self.reference_resampling:  # upstream: the update at full size straight away
             d_flow, d_mask, hidden = block(x, flow, scale, hidden_scale)
             return _Update(d_flow, d_mask, 1.0, hidden)
