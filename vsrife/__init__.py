@@ -9,7 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from .allocator import request_huge_pages
+
 __all__ = ["RIFE"]
+
+request_huge_pages()  # before torch's first allocation, or never: see vsrife.allocator
 
 
 def __getattr__(name: str) -> Any:

@@ -4,8 +4,13 @@ Each interpolated HD frame allocates and frees a few hundred MB of temporaries. 
 above an adaptive threshold back to the kernel with munmap, so the next frame touches fresh pages again, and
 page faults are slow in virtual machines (``getrusage``'s ``ru_minflt`` shows them per frame).
 Raising the mmap threshold to its maximum (32 MiB) and the trim threshold keeps those blocks in the heap.
-This is process-wide, which suits a video filter's process; set ``VSRIFE_MALLOC_TUNING=0`` to leave malloc
-alone. It does nothing outside glibc.
+Blocks above 32 MiB, and every block of a thread other than the main one (glibc gives those threads their
+own arenas, whose heaps are at most 64 MiB), are still mapped fresh each time; for them PyTorch's own
+switch ``THP_MEM_ALLOC_ENABLE`` asks for transparent huge pages, one fault per 2 MiB instead of per 4 KiB.
+PyTorch reads it once, at its first allocation, so :func:`request_huge_pages` sets it when vsrife is
+imported, if torch is not imported yet and the variable is not set.
+This is process-wide, which suits a video filter's process; set ``VSRIFE_MALLOC_TUNING=0`` to leave the
+allocators alone. It does nothing outside glibc (huge pages: outside Linux).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import sys
 import threading
 
 M_TRIM_THRESHOLD = -1
@@ -42,3 +48,12 @@ def tune_allocator() -> bool:
             return False
         _done = bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
         return _done
+
+
+def request_huge_pages() -> bool:
+    """Set ``THP_MEM_ALLOC_ENABLE=1`` for PyTorch's CPU allocator unless it is too late (torch imported),
+    already decided (the variable is set) or opted out of; returns whether it is now requested."""
+    if os.environ.get("VSRIFE_MALLOC_TUNING", "1") == "0" or "torch" in sys.modules:
+        return os.environ.get("THP_MEM_ALLOC_ENABLE") == "1"
+    os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
+    return os.environ["THP_MEM_ALLOC_ENABLE"] == "1"
