@@ -30,6 +30,7 @@ from .layers import (
     warp,
     warp_pair,
     warp_pair_resized,
+    warp_subsampling_pays,
 )
 from .refine import ContextNet, ContextNet31, FusionNet31, UNet
 from .specs import Adaptive, ArchSpec, Body, EncoderSpec, Ensemble, Head, Wiring
@@ -421,7 +422,7 @@ class IFNet(nn.Module):
     ) -> tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor] | None]:
         """Both frames, and their features if block ``i`` reads them, warped by ``flow`` for block ``i``
         (``i`` past the last block: the frames for the result)."""
-        if sources.channels_last is not None and (i >= len(scales) or scales[i] < 8):
+        if sources.channels_last is not None and (i >= len(scales) or not warp_subsampling_pays(scales[i])):
             n, channels = flow.shape[0], sources.images.shape[1]
             out = kernels.warp_pair_channels_last(sources.channels_last, channels, flow.contiguous())
             warped = (out[:n], out[n:])
@@ -437,7 +438,7 @@ class IFNet(nn.Module):
         """The two warps of ``pair`` that block ``i`` reads (``i`` past the last block: the result). The fast
         path warps only the pixels a coarse block's down-sampling reads (see
         :func:`~vsrife.arch.layers.warp_pair_resized`); the block then takes them as they are."""
-        if self.reference_resampling or keep_history or i >= len(scales) or scales[i] < 8:
+        if self.reference_resampling or keep_history or i >= len(scales) or not warp_subsampling_pays(scales[i]):
             return warp_pair(pair, flow)
         return warp_pair_resized(pair, flow, scales[i])
 
