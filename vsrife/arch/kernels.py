@@ -80,10 +80,16 @@ def usable(x: Tensor) -> bool:
     return _library is not None and x.device.type == "cpu" and x.dtype == torch.float32
 
 
+def _planes_contiguous(t: Tensor) -> bool:
+    """Whether each ``H x W`` plane of an ``N x C x H x W`` tensor is one block of memory (channel and batch
+    strides may be anything: views of other tensors' channels qualify)."""
+    return t.stride(3) == 1 and t.stride(2) == t.shape[3]
+
+
 def _plane_pointers(t: Tensor) -> list[list[int]]:
-    """Per image, the address of each ``H x W`` plane of an ``N x C x H x W`` tensor with contiguous rows."""
-    n, c, _, w = t.shape
-    if t.stride(3) != 1 or t.stride(2) != w:
+    """Per image, the address of each ``H x W`` plane of an ``N x C x H x W`` tensor with contiguous planes."""
+    n, c, _, _ = t.shape
+    if not _planes_contiguous(t):
         raise ValueError("each plane must be contiguous")
     size = t.element_size()
     return [[t.data_ptr() + (b * t.stride(0) + ch * t.stride(1)) * size for ch in range(c)] for b in range(n)]
@@ -108,7 +114,7 @@ def upsample_accumulate(head: Tensor, factor: float, scaled_channels: int, bases
     for base in bases:
         if base.dim() != 4 or base.shape[0] != n or base.shape[2:] != (height, width) or not usable(base):
             raise ValueError(f"base {tuple(base.shape)} does not match {n} x C x {height} x {width} float32")
-        if base.stride(3) != 1 or base.stride(2) != width:
+        if not _planes_contiguous(base):
             base = base.contiguous()
         kept.append(base)
         for image, pointers in zip(planes, _plane_pointers(base), strict=True):
@@ -172,13 +178,7 @@ def pack_usable(parts: list[Tensor], dtype: torch.dtype, memory_format: torch.me
         return False
     size = parts[0].shape[2:]
     return all(
-        p.dim() == 4
-        and p.shape[0] == 1
-        and p.shape[2:] == size
-        and usable(p)
-        and p.stride(3) == 1
-        and p.stride(2) == p.shape[3]
-        for p in parts
+        p.dim() == 4 and p.shape[0] == 1 and p.shape[2:] == size and usable(p) and _planes_contiguous(p) for p in parts
     )
 
 
