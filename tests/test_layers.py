@@ -14,6 +14,9 @@ from vsrife.weights import load_network
 
 from .test_conformance import inputs, synthetic_network
 
+KERNELS_MISSING = "the kernel library is built by setup.py (make venv)"
+needs_kernels = pytest.mark.skipif(not kernels.available(), reason=KERNELS_MISSING)
+
 
 def hidden_transitions() -> set[tuple[float, float]]:
     """(up-sampling of block i's output, down-sampling of block i+1) for every version with hidden features."""
@@ -66,7 +69,7 @@ def test_shorter_resampling_matches_upstream_order_in_float32(name):
     assert (shorter - reference).abs().max() < 1e-4
 
 
-@pytest.mark.skipif(not kernels.available(), reason="the kernel library is built by setup.py (make venv)")
+@needs_kernels
 @pytest.mark.parametrize("factor", [2.0, 4.0, 16.0])
 def test_fused_upsample_accumulate_matches_pytorch(factor):
     torch.manual_seed(1)
@@ -87,7 +90,7 @@ def test_fused_upsample_accumulate_matches_pytorch(factor):
         assert (out - expected).abs().max() < 1e-4, name
 
 
-@pytest.mark.skipif(not kernels.available(), reason="the kernel library is built by setup.py (make venv)")
+@needs_kernels
 def test_fused_kernels_reject_what_they_cannot_take():
     with pytest.raises(ValueError, match="float32 CPU"):
         kernels.upsample_accumulate(torch.zeros(1, 5, 4, 4, dtype=torch.float64), 2.0, 4, [])
@@ -102,7 +105,7 @@ def test_fast_path_with_and_without_kernels_matches_reference_in_float32(officia
     if not use_kernels:
         monkeypatch.setattr(kernels, "usable", lambda x: False)
     elif not kernels.available():
-        pytest.skip("the kernel library is built by setup.py (make venv)")
+        pytest.skip(KERNELS_MISSING)
     img0, img1 = inputs()
     moved = torch.roll(img0, shifts=70, dims=3)  # 70 px: 3.9 re-runs its coarse blocks (> 32 px both ways)
     cases = [
@@ -118,7 +121,7 @@ def test_fast_path_with_and_without_kernels_matches_reference_in_float32(officia
         assert (fast - reference).abs().max() < 1e-4, net.spec.name
 
 
-@pytest.mark.skipif(not kernels.available(), reason="the kernel library is built by setup.py (make venv)")
+@needs_kernels
 def test_fused_prelu_and_packing_are_bit_exact():
     torch.manual_seed(2)
     x = (torch.randn(1, 48, 30, 50) * 4).to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
@@ -148,7 +151,7 @@ def test_warping_only_what_the_down_sampling_reads(down):
         assert (a - b).abs().max() < 1e-6
 
 
-@pytest.mark.skipif(not kernels.available(), reason="the kernel library is built by setup.py (make venv)")
+@needs_kernels
 @pytest.mark.parametrize("channels", [3, 4, 7])
 def test_fused_warp_matches_grid_sample(channels):
     torch.manual_seed(4)
