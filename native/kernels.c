@@ -218,23 +218,23 @@ void vsrife_pack_bf16_channels_last(const float *const *planes, int64_t c, int64
     for (int64_t y = 0; y < h; y++) row(planes, c, y * w, w, out + y * w * c);
 }
 
-/* ---- backward warping from channels-last frames --------------------------------------------------------------- */
+/* ---- backward warping from channels-last sources, down-sampled on the way ---------------------------------- */
 
 typedef float v4f __attribute__((vector_size(16)));
 
-/*
- * One output row of a warp (grid_sample: bilinear, padding_mode="border", align_corners=True; the sampling
- * point is the pixel plus its flow vector). The frame is channels-last with its channels padded to groups of
- * four, so each of the four neighbours is one 16-byte load per group, whatever the number of channels.
- */
-INLINE void warp_row(const v4f *restrict image, int64_t groups, int64_t c, int64_t h, int64_t w, int64_t y,
-                     const float *restrict fx, const float *restrict fy, float *restrict out, int64_t plane,
-                     int32_t *restrict taps, float *restrict weights) {
-    const float xmax = (float)(w - 1), ymax = (float)(h - 1), row = (float)y;
-    const int32_t width = (int32_t)w, height = (int32_t)h;
-    int32_t *restrict i00 = taps, *restrict i01 = taps + w, *restrict i10 = taps + 2 * w, *restrict i11 = taps + 3 * w;
-    float *restrict wx = weights, *restrict wy = weights + w;
-    for (int32_t x = 0; x < width; x++) {
+/* One sampling point of grid_sample (bilinear, padding_mode="border", align_corners=True): the pixel indices of
+ * its four neighbours and its weights. The grid is base + flow, so the point is (x + fx, y + fy) in pixels. */
+typedef struct {
+    int32_t *i00, *i01, *i10, *i11;
+    float *wx, *wy;
+} Points;
+
+INLINE void sample_points(Points p, int64_t count, int64_t step, int64_t x_offset, int64_t y, const float *restrict fx,
+                          const float *restrict fy, int64_t H, int64_t W) {
+    const float xmax = (float)(W - 1), ymax = (float)(H - 1), row = (float)y;
+    const int32_t width = (int32_t)W, height = (int32_t)H;
+    for (int64_t j = 0; j < count; j++) {
+        const int64_t x = j * step + x_offset;
         float ix = (float)x + fx[x], iy = row + fy[x];
         ix = ix > 0.0f ? ix : 0.0f; /* border padding: clamp the sampling point into the frame */
         ix = ix < xmax ? ix : xmax;
@@ -242,73 +242,128 @@ INLINE void warp_row(const v4f *restrict image, int64_t groups, int64_t c, int64
         iy = iy < ymax ? iy : ymax;
         int32_t x0 = (int32_t)ix, y0 = (int32_t)iy;
         int32_t x1 = x0 + (x0 < width - 1), y1 = y0 + (y0 < height - 1);
-        wx[x] = ix - (float)x0;
-        wy[x] = iy - (float)y0;
-        i00[x] = (y0 * width + x0) * (int32_t)groups;
-        i01[x] = (y0 * width + x1) * (int32_t)groups;
-        i10[x] = (y1 * width + x0) * (int32_t)groups;
-        i11[x] = (y1 * width + x1) * (int32_t)groups;
+        p.wx[j] = ix - (float)x0;
+        p.wy[j] = iy - (float)y0;
+        p.i00[j] = y0 * width + x0;
+        p.i01[j] = y0 * width + x1;
+        p.i10[j] = y1 * width + x0;
+        p.i11[j] = y1 * width + x1;
     }
-    for (int64_t g = 0; g < groups; g++) {
-        const v4f *restrict px = image + g;
-        float *restrict o = out + g * 4 * plane + y * w;
-        const int64_t lanes = c - g * 4 < 4 ? c - g * 4 : 4;
-        for (int64_t x = 0; x < w; x++) {
-            v4f top = px[i00[x]] + (px[i01[x]] - px[i00[x]]) * wx[x];
-            v4f bottom = px[i10[x]] + (px[i11[x]] - px[i10[x]]) * wx[x];
-            v4f value = top + (bottom - top) * wy[x];
-            for (int64_t lane = 0; lane < lanes; lane++) o[lane * plane + x] = value[lane];
+}
+
+INLINE v4f sample(const v4f *restrict px, int64_t groups, const Points *restrict p, int64_t j) {
+    const v4f a = px[p->i00[j] * groups], b = px[p->i01[j] * groups];
+    const v4f c = px[p->i10[j] * groups], d = px[p->i11[j] * groups];
+    const v4f top = a + (b - a) * p->wx[j];
+    const v4f bottom = c + (d - c) * p->wx[j];
+    return top + (bottom - top) * p->wy[j];
+}
+
+/* Everything one thread needs for one output row: the sampling points (one set, or four for down-sampling) */
+typedef struct {
+    Points points[4];
+    int64_t count; /* sets in use */
+} RowPoints;
+
+INLINE void warp_sources_row(const float *const *restrict images, const int64_t *restrict groups,
+                             const int64_t *restrict channels, int64_t sources, const RowPoints *restrict rp,
+                             int64_t w, float *const *restrict out_planes, int64_t y, int64_t plane) {
+    for (int64_t s = 0; s < sources; s++) {
+        const int64_t gs = groups[s], c = channels[s];
+        for (int64_t g = 0; g < gs; g++) {
+            const v4f *restrict px = (const v4f *)images[s] + g;
+            const int64_t lanes = c - g * 4 < 4 ? c - g * 4 : 4;
+            float *restrict o = out_planes[s] + g * 4 * plane + y * w;
+            if (rp->count == 1) {
+                for (int64_t x = 0; x < w; x++) {
+                    const v4f value = sample(px, gs, &rp->points[0], x);
+                    for (int64_t lane = 0; lane < lanes; lane++) o[lane * plane + x] = value[lane];
+                }
+            } else { /* bilinear down-sampling by a power of two: rows 0.5 / 0.5 of columns 0.5 / 0.5 */
+                for (int64_t x = 0; x < w; x++) {
+                    const v4f top = sample(px, gs, &rp->points[0], x) * 0.5f + sample(px, gs, &rp->points[1], x) * 0.5f;
+                    const v4f bottom =
+                        sample(px, gs, &rp->points[2], x) * 0.5f + sample(px, gs, &rp->points[3], x) * 0.5f;
+                    const v4f value = top * 0.5f + bottom * 0.5f;
+                    for (int64_t lane = 0; lane < lanes; lane++) o[lane * plane + x] = value[lane];
+                }
+            }
         }
     }
 }
 
-typedef void (*WarpRow)(const v4f *, int64_t, int64_t, int64_t, int64_t, int64_t, const float *, const float *,
-                        float *, int64_t, int32_t *, float *);
+typedef void (*WarpRow)(const float *const *, const int64_t *, const int64_t *, int64_t, const RowPoints *, int64_t,
+                        float *const *, int64_t, int64_t);
 
 #if HAVE_V4
-TARGET_V4 static void warp_row_v4(const v4f *image, int64_t groups, int64_t c, int64_t h, int64_t w, int64_t y,
-                                  const float *fx, const float *fy, float *out, int64_t plane, int32_t *taps,
-                                  float *weights) {
-    warp_row(image, groups, c, h, w, y, fx, fy, out, plane, taps, weights);
+TARGET_V4 static void warp_sources_row_v4(const float *const *images, const int64_t *groups, const int64_t *channels,
+                                          int64_t sources, const RowPoints *rp, int64_t w, float *const *out_planes,
+                                          int64_t y, int64_t plane) {
+    warp_sources_row(images, groups, channels, sources, rp, w, out_planes, y, plane);
 }
 #endif
 
-static void warp_row_base(const v4f *image, int64_t groups, int64_t c, int64_t h, int64_t w, int64_t y,
-                          const float *fx, const float *fy, float *out, int64_t plane, int32_t *taps,
-                          float *weights) {
-    warp_row(image, groups, c, h, w, y, fx, fy, out, plane, taps, weights);
+static void warp_sources_row_base(const float *const *images, const int64_t *groups, const int64_t *channels,
+                                  int64_t sources, const RowPoints *rp, int64_t w, float *const *out_planes, int64_t y,
+                                  int64_t plane) {
+    warp_sources_row(images, groups, channels, sources, rp, w, out_planes, y, plane);
 }
 
 /*
- * Warp frames 0 by flow[:, 0:2] and frames 1 by flow[:, 2:4] (pixels).
- * frames: 2n x h x w x (4 * groups) float32, 16-byte aligned (the n frames 0, then the n frames 1; channels
- * past c are padding); flow: n x 4 x h x w; out: 2n x c x h x w (planar). Returns 0, or -1 if memory ran out.
+ * Warp sources by a flow and down-sample the results, in one pass:
+ *   out[k] = resize(grid_sample(images[k], base + flow[side k]), 1 / down)
+ * images[k]: H x W x (4 * groups[k]) float32, channels-last, 16-byte aligned, the first channels[k] used.
+ * side[k]: 0 warps by flow[0:2] (towards frame 0), 1 by flow[2:4]. flow: 4 x H x W, pixels.
+ * out[k]: channels[k] planes of (H / down) x (W / down), one after the other.
+ * down: 1, or a power of two: bilinear down-sampling (align_corners=False) then averages the 2 x 2 full-size
+ * pixels at rows and columns down * i + down / 2 - 1 and down * i + down / 2, so only those are warped.
+ * At most MAX_SOURCES sources. Returns 0, or -1 if memory ran out.
  */
-int vsrife_warp_pair_channels_last(const float *frames, int64_t groups, const float *flow, float *out, int64_t n,
-                                   int64_t c, int64_t h, int64_t w, int threads) {
-    WarpRow row = warp_row_base;
+enum { MAX_SOURCES = 16 };
+
+int vsrife_warp_sources(const float *const *images, const int64_t *groups, const int64_t *channels,
+                        const int64_t *sides, int64_t sources, const float *flow, int64_t H, int64_t W, int64_t down,
+                        float *const *out, int threads) {
+    WarpRow row = warp_sources_row_base;
 #if HAVE_V4
-    if (CPU_HAS_V4()) row = warp_row_v4;
+    if (CPU_HAS_V4()) row = warp_sources_row_v4;
 #endif
-    const int64_t plane = h * w;
+    const int64_t h = H / down, w = W / down, plane = h * w, full = H * W;
+    const int64_t sets = down == 1 ? 1 : 4, low = down == 1 ? 0 : down / 2 - 1;
     int failed = 0;
 #pragma omp parallel num_threads(threads) reduction(| : failed)
     {
-        int32_t *taps = malloc(sizeof(int32_t) * 4 * (size_t)w);
-        float *weights = malloc(sizeof(float) * 2 * (size_t)w);
-        failed = taps == NULL || weights == NULL;
+        void *memory = malloc((4 * sizeof(int32_t) + 2 * sizeof(float)) * (size_t)(sets * w));
+        failed = memory == NULL;
+        RowPoints rp = {.count = sets};
+        for (int64_t k = 0; k < sets && !failed; k++) {
+            int32_t *ints = (int32_t *)memory + k * 4 * w;
+            float *floats = (float *)((int32_t *)memory + sets * 4 * w) + k * 2 * w;
+            rp.points[k] = (Points){ints, ints + w, ints + 2 * w, ints + 3 * w, floats, floats + w};
+        }
 #pragma omp for collapse(2) schedule(static)
-        for (int64_t image = 0; image < 2 * n; image++) {
+        for (int64_t side = 0; side < 2; side++) {
             for (int64_t y = 0; y < h; y++) {
                 if (failed) continue;
-                /* images 0..n-1 are frames 0 (flow channels 0, 1), n..2n-1 frames 1 (channels 2, 3) */
-                const float *fx = flow + ((image % n) * 4 + (image / n) * 2) * plane + y * w;
-                row((const v4f *)(frames + image * plane * groups * 4), groups, c, h, w, y, fx, fx + plane,
-                    out + image * c * plane, plane, taps, weights);
+                const float *fx = flow + 2 * side * full, *fy = fx + full;
+                for (int64_t k = 0; k < sets; k++) {
+                    const int64_t row_full = down * y + low + (k >> 1), col = low + (k & 1);
+                    sample_points(rp.points[k], w, down, col, row_full, fx + row_full * W, fy + row_full * W, H, W);
+                }
+                const float *side_images[MAX_SOURCES];
+                float *side_out[MAX_SOURCES];
+                int64_t side_groups[MAX_SOURCES], side_channels[MAX_SOURCES], count = 0;
+                for (int64_t k = 0; k < sources; k++) {
+                    if (sides[k] != side) continue;
+                    side_images[count] = images[k];
+                    side_groups[count] = groups[k];
+                    side_channels[count] = channels[k];
+                    side_out[count++] = out[k];
+                }
+                row(side_images, side_groups, side_channels, count, &rp, w, side_out, y, plane);
             }
         }
-        free(taps);
-        free(weights);
+        free(memory);
     }
     return failed ? -1 : 0;
 }

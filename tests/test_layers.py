@@ -149,21 +149,27 @@ def test_warping_only_what_the_down_sampling_reads(down):
     for a, b in zip(direct, full, strict=True):
         assert a.shape == b.shape
         assert (a - b).abs().max() < 1e-6
-
-
 @needs_kernels
-@pytest.mark.parametrize("channels", [3, 4, 7])
-def test_fused_warp_matches_grid_sample(channels):
+@pytest.mark.parametrize("down", [1, 2, 4, 16])
+def test_fused_warp_and_down_sampling_match_pytorch(down):
+    """Frames (3 channels, padded) and features (8, channels-last as the encoder leaves them) in one pass."""
     torch.manual_seed(4)
-    n, height, width = 2, 96, 160
-    frames = resize(torch.rand(2 * n, channels, 12, 20), 8.0)  # smooth, like video
-    flow = (resize(torch.randn(n, 4, 3, 5), 32.0) * 15).contiguous()  # up to ~50 px, off the edges too
+    height, width = 96, 160
+    frames = resize(torch.rand(2, 3, 12, 20), 8.0)  # smooth, like video
+    features = resize(torch.randn(2, 8, 12, 20), 8.0).contiguous(memory_format=torch.channels_last)
+    flow = (resize(torch.randn(1, 4, 3, 5), 32.0) * 15).contiguous()  # up to ~50 px, off the edges too
     flow[:, :, :4, :4] = float(width)  # clamped to the border
-    layout = kernels.frames_channels_last(frames)
-    assert layout.shape == (2 * n, height, width, 4 * ((channels + 3) // 4)) and layout.data_ptr() % 16 == 0
-    fused = kernels.warp_pair_channels_last(layout, channels, flow)
-    expected = torch.cat(warp_pair(frames, flow))
+    layouts = [kernels.warp_layout(x[i : i + 1]) for x in (frames, features) for i in range(2)]
+    assert layouts[0].shape == (1, 4, height, width) and layouts[0].data_ptr() % 16 == 0
+    assert layouts[2].data_ptr() == features[0:1].data_ptr()  # already in the layout: not copied
+    fused = kernels.warp_sources([(*layouts[:2], 3), (*layouts[2:], 8)], flow, down)
+    expected = [resize(w, 1.0 / down) for x in (frames, features) for w in warp_pair(x, flow)]
+    assert fused.shape == (1, 22, height // down, width // down)
     # the sampling point is pixel + flow here, grid_sample's is normalised and back: ~1e-5 px apart
-    assert (fused - expected).abs().max() < 1e-4
-    with pytest.raises(ValueError, match="do not fit"):
-        kernels.warp_pair_channels_last(layout, channels, flow[:1].contiguous())
+    assert (fused - torch.cat(expected, 1)).abs().max() < 1e-4
+    with pytest.raises(ValueError, match="does not fit"):
+        kernels.warp_sources([(*layouts[:2], 3)], flow[..., :-4].contiguous(), down)
+    with pytest.raises(ValueError, match="power-of-two"):
+        kernels.warp_sources([(*layouts[:2], 3)], flow, 3)
+    with pytest.raises(ValueError, match="warp_layout"):
+        kernels.warp_sources([(torch.rand(1, 4, height, width), layouts[1], 3)], flow, down)

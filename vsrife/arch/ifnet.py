@@ -22,6 +22,7 @@ from .layers import (
     ResConv,
     conv,
     deconv,
+    is_power_of_two,
     resize,
     resize_flow,
     resize_if_needed,
@@ -187,12 +188,13 @@ class _Sides:
 
 @dataclass
 class _Sources:
-    """What the blocks warp: both frames (``2N x 3 x H x W``), their encoder features (``2N x E x H x W``) if
-    the version has any, and on the fast path the frames channels-last for the fused warp."""
+    """What the blocks warp: both frames (``2N x 3 x H x W``) and their encoder features (``2N x E x H x W``)
+    if the version has any; on the fast path instead, per frame, the same in the layout of the fused warp
+    (:func:`~vsrife.arch.kernels.warp_layout`), as ``(frame 0, frame 1, channels)`` pairs."""
 
-    images: Tensor
+    images: Tensor | None
     features: Tensor | None
-    channels_last: Tensor | None = None
+    layouts: list[tuple[Tensor, Tensor, int]] | None = None
 
 
 @dataclass
@@ -282,7 +284,11 @@ class IFNet(nn.Module):
             return None
         block = self.block0
         x = image.to(block.compute_dtype, memory_format=block.memory_format)
-        return self.encode(x).to(torch.float32, memory_format=torch.contiguous_format)
+        # the fast path's fused warp reads them channels-last, as the convolutions leave them
+        keep_layout = not self.reference_resampling and kernels.available() and image.device.type == "cpu"
+        return self.encode(x).to(
+            torch.float32, memory_format=torch.preserve_format if keep_layout else torch.contiguous_format
+        )
 
     def set_precision(self, dtype: torch.dtype, channels_last: bool = False) -> IFNet:
         """Run the IFBlocks and the feature encoder in ``dtype`` (bfloat16 on CPUs with AMX, float16 on CUDA),
@@ -407,28 +413,43 @@ class IFNet(nn.Module):
                 full[:, : sum(b.shape[1] for b in bases)] += torch.cat(bases, 1)
         return full[:, :4], full[:, 4:5]
 
-    def _sources(self, sides: _Sides, keep_history: bool) -> _Sources:
+    def _sources(self, sides: _Sides, scales: list[float], keep_history: bool) -> _Sources:
+        if not (self.reference_resampling or keep_history) and self._fused_warp_fits(sides, scales):
+            pairs = [(sides.img0, sides.img1), *([(sides.feat0, sides.feat1)] if sides.feat0 is not None else [])]
+            layouts = [(kernels.warp_layout(a), kernels.warp_layout(b), a.shape[1]) for a, b in pairs]
+            return _Sources(None, None, layouts)
         images = torch.cat((sides.img0, sides.img1), 0)  # both frames in one batch: one warp per step
         features = torch.cat((sides.feat0, sides.feat1), 0) if sides.feat0 is not None else None
-        sources = _Sources(images, features)
-        # frames only: with 4.7+'s features stacked in, re-laying them out cost what the fused warp saved
-        # (in-process A/B at 720p: 3.9 1.04-1.07x, 4.26 0.97-1.0x)
-        if not (self.reference_resampling or keep_history) and features is None and kernels.usable(images):
-            sources.channels_last = kernels.frames_channels_last(images)
-        return sources
+        return _Sources(images, features)
+
+    @staticmethod
+    def _fused_warp_fits(sides: _Sides, scales: list[float]) -> bool:
+        """Whether :func:`~vsrife.arch.kernels.warp_sources` can make every block's warps: one float32 frame
+        pair on the CPU, the library built, down-sampling factors that are powers of two."""
+        return (
+            kernels.usable(sides.img0)
+            and sides.img0.shape[0] == 1
+            and (sides.feat0 is None or kernels.usable(sides.feat0))
+            and all(is_power_of_two(s) for s in scales)
+        )
 
     def _warp_sources(
         self, i: int, sources: _Sources, flow: Tensor, scales: list[float], keep_history: bool
     ) -> tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor] | None]:
         """Both frames, and their features if block ``i`` reads them, warped by ``flow`` for block ``i``
-        (``i`` past the last block: the frames for the result)."""
-        if sources.channels_last is not None and (i >= len(scales) or not warp_subsampling_pays(scales[i])):
-            n, channels = flow.shape[0], sources.images.shape[1]
-            out = kernels.warp_pair_channels_last(sources.channels_last, channels, flow.contiguous())
-            warped = (out[:n], out[n:])
-        else:
-            warped = self._warps_for(i, sources.images, flow, scales, keep_history)
-        if sources.features is None or i >= len(scales):
+        (``i`` past the last block: the frames for the result). The fast path warps and down-samples to the
+        block's resolution in one pass, warping only the pixels the down-sampling reads; the block then takes
+        them as they are."""
+        last = i >= len(scales)
+        if sources.layouts is not None:
+            pairs = sources.layouts[:1] if last else sources.layouts
+            out = kernels.warp_sources(pairs, flow.contiguous(), 1 if last else int(scales[i]))
+            planes = list(out.split([c for _, _, c in pairs for _ in range(2)], 1))
+            warped = (planes[0], planes[1])
+            return warped, (planes[2], planes[3]) if len(planes) > 2 else None
+        assert sources.images is not None
+        warped = self._warps_for(i, sources.images, flow, scales, keep_history)
+        if sources.features is None or last:
             return warped, None
         return warped, self._warps_for(i, sources.features, flow, scales, keep_history)
 
@@ -471,7 +492,7 @@ class IFNet(nn.Module):
             scales = self._probe_scales(sides, flow, mask, scales)
         warped: tuple[Tensor, Tensor] = (img0, img1)
         wfeats: tuple[Tensor, Tensor] | None = None
-        sources = self._sources(sides, keep_history)
+        sources = self._sources(sides, scales, keep_history)
         flows, masks, warps = [], [], []
         for i, block in enumerate(blocks):
             x = self._block_input(i, sides, warped, mask, wfeats, hidden)

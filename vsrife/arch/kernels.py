@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import importlib.machinery
+import itertools
 from pathlib import Path
 
 import torch
@@ -45,13 +46,16 @@ def _load() -> ctypes.CDLL | None:
                 ctypes.c_int64,  # channels
                 ctypes.c_int,  # threads
             ]
-            library.vsrife_warp_pair_channels_last.restype = ctypes.c_int
-            library.vsrife_warp_pair_channels_last.argtypes = [
-                ctypes.c_void_p,  # frames (channels-last, padded)
-                ctypes.c_int64,  # groups of four channels
+            library.vsrife_warp_sources.restype = ctypes.c_int
+            library.vsrife_warp_sources.argtypes = [
+                ctypes.c_void_p,  # images (array of pointers; channels-last, padded to groups of four)
+                ctypes.c_void_p,  # groups of four channels per image
+                ctypes.c_void_p,  # channels used per image
+                ctypes.c_void_p,  # side per image (0: flow channels 0-1, 1: 2-3)
+                ctypes.c_int64,  # images
                 ctypes.c_void_p,  # flow
-                ctypes.c_void_p,  # out (planar)
-                *[ctypes.c_int64] * 4,  # n, c, h, w
+                *[ctypes.c_int64] * 3,  # H, W, down
+                ctypes.c_void_p,  # out (array of pointers, one per image)
                 ctypes.c_int,  # threads
             ]
             library.vsrife_pack_bf16_channels_last.restype = None
@@ -68,6 +72,12 @@ def _load() -> ctypes.CDLL | None:
 
 
 _library = _load()
+
+
+def _check(status: int) -> None:
+    """The kernels return -1 when a per-thread buffer could not be allocated."""
+    if status != 0:
+        raise MemoryError("vsrife kernels: out of memory")
 
 
 def available() -> bool:
@@ -142,8 +152,7 @@ def upsample_accumulate(head: Tensor, factor: float, scaled_channels: int, bases
         torch.get_num_threads(),
     )
     del kept
-    if status != 0:
-        raise MemoryError("vsrife kernels: out of memory")
+    _check(status)
     return out
 
 
@@ -196,40 +205,68 @@ def pack_bf16_channels_last(parts: list[Tensor]) -> Tensor:
     return out
 
 
-def frames_channels_last(frames: Tensor) -> Tensor:
-    """``2N x C x H x W`` float32 frames in the layout :func:`warp_pair_channels_last` reads:
-    ``2N x H x W x 4k``, channels-last, zero-padded to a multiple of four."""
-    count, channels, height, width = frames.shape
-    out = frames.new_zeros((count, height, width, 4 * ((channels + 3) // 4)))
-    out[..., :channels] = frames.permute(0, 2, 3, 1)
+MAX_WARP_SOURCES = 8  # pairs; the kernel takes 16 images
+
+
+def warp_layout(image: Tensor) -> Tensor:
+    """A ``1 x C x H x W`` float32 image in the layout :func:`warp_sources` reads: channels-last with the
+    channels zero-padded to a multiple of four (``1 x 4k x H x W``), so that four channels of a pixel are one
+    16-byte load. Channels-last images with ``C % 4 == 0`` (the fast path's encoder features) are returned
+    as they are."""
+    n, channels, height, width = image.shape
+    if n == 1 and channels % 4 == 0 and image.is_contiguous(memory_format=torch.channels_last):
+        return image
+    out = image.new_zeros((n, height, width, 4 * ((channels + 3) // 4))).permute(0, 3, 1, 2)
+    out[:, :channels] = image
     return out
 
 
-def warp_pair_channels_last(frames: Tensor, channels: int, flow: Tensor) -> Tensor:
-    """:func:`~vsrife.arch.layers.warp_pair` of the first ``channels`` channels of
-    :func:`frames_channels_last` frames by ``flow`` (``N x 4 x H x W``), one pass for all channels: the
-    four neighbours of a pixel are one 16-byte load per four channels. Returns ``2N x channels x H x W``
-    (frames 0 warped, then frames 1), equal to ``grid_sample``'s up to float rounding."""
-    count, height, width, padded = frames.shape
-    n = flow.shape[0]
-    if not (usable(frames) and usable(flow) and frames.is_contiguous() and flow.is_contiguous()):
-        raise ValueError("warp_pair_channels_last takes contiguous float32 CPU tensors")
-    if padded % 4 or channels > padded or count != 2 * n or flow.shape[1:] != (4, height, width):
-        raise ValueError(f"frames {tuple(frames.shape)} and flow {tuple(flow.shape)} do not fit together")
-    if frames.data_ptr() % 16 or height * width * padded >= 2**31:
-        raise ValueError("frames must be 16-byte aligned and under 2^31 values per frame")
-    out = torch.empty((count, channels, height, width), dtype=torch.float32)
-    status = _library.vsrife_warp_pair_channels_last(  # type: ignore[union-attr]
-        frames.data_ptr(),
-        padded // 4,
+def warp_sources(pairs: list[tuple[Tensor, Tensor, int]], flow: Tensor, down: int = 1) -> Tensor:
+    """Warp image pairs by a flow and down-sample the results in one pass (the fast path's block inputs).
+
+    ``pairs``: ``(image0, image1, channels)`` with both images in :func:`warp_layout` (``1 x 4k x H x W``) and
+    the first ``channels`` of them wanted; ``flow``: ``1 x 4 x H x W`` in pixels. Image 0 is warped by
+    ``flow[:, :2]``, image 1 by ``flow[:, 2:4]`` (:func:`~vsrife.arch.layers.warp_pair`), then down-sampled by
+    ``down`` (1 or a power of two; :func:`~vsrife.arch.layers.resize` by ``1 / down``) warping only the 2 x 2
+    pixels per output pixel the down-sampling reads. Returns ``1 x C x H/down x W/down`` float32 with, per
+    pair, the ``channels`` of image 0 then those of image 1; equal to the PyTorch operations up to float
+    rounding.
+    """
+    _, four, height, width = flow.shape
+    if not (usable(flow) and flow.is_contiguous() and flow.shape[0] == 1 and four == 4):
+        raise ValueError("warp_sources takes a contiguous 1 x 4 x H x W float32 CPU flow")
+    if not 0 < len(pairs) <= MAX_WARP_SOURCES or down < 1 or down & (down - 1):
+        raise ValueError(f"warp_sources takes 1 to {MAX_WARP_SOURCES} pairs and a power-of-two factor, not {down}")
+    images, groups, channels = [], [], []
+    for image0, image1, used in pairs:
+        for image in (image0, image1):
+            padded = image.shape[1]
+            if not (usable(image) and image.shape == (1, padded, height, width)):
+                raise ValueError(f"image {tuple(image.shape)} does not fit flow {tuple(flow.shape)}")
+            if padded % 4 or not image.is_contiguous(memory_format=torch.channels_last) or image.data_ptr() % 16:
+                raise ValueError("images must be in warp_layout (channels-last, 16-byte aligned)")
+            if not 0 < used <= padded or height * width * padded >= 2**31:
+                raise ValueError(f"{used} channels of {padded}, or an image of 2^31 values or more")
+            images.append(image.data_ptr())
+            groups.append(padded // 4)
+            channels.append(used)
+    h, w = height // down, width // down
+    out = torch.empty((1, sum(channels), h, w), dtype=torch.float32)
+    offsets = itertools.accumulate(channels, initial=0)
+    out_planes = [out.data_ptr() + offset * h * w * out.element_size() for offset in offsets][: len(images)]
+    count = len(images)
+    status = _library.vsrife_warp_sources(  # type: ignore[union-attr]
+        (ctypes.c_void_p * count)(*images),
+        (ctypes.c_int64 * count)(*groups),
+        (ctypes.c_int64 * count)(*channels),
+        (ctypes.c_int64 * count)(*[k % 2 for k in range(count)]),
+        count,
         flow.data_ptr(),
-        out.data_ptr(),
-        n,
-        channels,
         height,
         width,
+        down,
+        (ctypes.c_void_p * count)(*out_planes),
         torch.get_num_threads(),
     )
-    if status != 0:
-        raise MemoryError("vsrife kernels: out of memory")
+    _check(status)
     return out
