@@ -218,6 +218,45 @@ void vsrife_pack_bf16_channels_last(const float *const *planes, int64_t c, int64
     for (int64_t y = 0; y < h; y++) row(planes, c, y * w, w, out + y * w * c);
 }
 
+INLINE void shuffle_row(const uint16_t *restrict in, int64_t c, int64_t w, int64_t i, float *restrict out,
+                        int64_t plane) {
+    for (int64_t ch = 0; ch < c; ch++) {
+        const uint16_t *restrict src = in + 4 * ch + 2 * i;
+        float *restrict dst = out + ch * plane;
+        for (int64_t x = 0; x < w; x++) {
+            dst[2 * x] = bf16_to_float(src[x * 4 * c]);
+            dst[2 * x + 1] = bf16_to_float(src[x * 4 * c + 1]);
+        }
+    }
+}
+
+typedef void (*ShuffleRow)(const uint16_t *, int64_t, int64_t, int64_t, float *, int64_t);
+
+#if HAVE_V4
+TARGET_V4 static void shuffle_row_v4(const uint16_t *in, int64_t c, int64_t w, int64_t i, float *out, int64_t plane) {
+    shuffle_row(in, c, w, i, out, plane);
+}
+#endif
+
+static void shuffle_row_base(const uint16_t *in, int64_t c, int64_t w, int64_t i, float *out, int64_t plane) {
+    shuffle_row(in, c, w, i, out, plane);
+}
+
+/*
+ * out (c planes of 2h x 2w, float32) = pixel_shuffle(x, 2) widened to float32, for x (h x w x 4c, bfloat16,
+ * channels-last): out[ch][2y + i][2x + j] = x[y][x][4 ch + 2 i + j]. Exact (bfloat16 widens without rounding).
+ */
+void vsrife_pixel_shuffle_bf16_to_float(const uint16_t *x, int64_t c, int64_t h, int64_t w, float *out,
+                                        int threads) {
+    ShuffleRow row = shuffle_row_base;
+#if HAVE_V4
+    if (CPU_HAS_V4()) row = shuffle_row_v4;
+#endif
+    const int64_t plane = 4 * h * w;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t r = 0; r < 2 * h; r++) row(x + (r / 2) * w * 4 * c, c, w, r % 2, out + r * 2 * w, plane);
+}
+
 /* ---- backward warping from channels-last sources, down-sampled on the way ---------------------------------- */
 
 typedef float v4f __attribute__((vector_size(16)));

@@ -173,3 +173,13 @@ def test_fused_warp_and_down_sampling_match_pytorch(down):
         kernels.warp_sources([(*layouts[:2], 3)], flow, 3)
     with pytest.raises(ValueError, match="warp_layout"):
         kernels.warp_sources([(torch.rand(1, 4, height, width), layouts[1], 3)], flow, down)
+
+
+@needs_kernels
+def test_fused_pixel_shuffle_is_bit_exact():
+    torch.manual_seed(5)
+    x = (torch.randn(1, 52, 18, 30) * 10).to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+    out = kernels.pixel_shuffle_to_float(x)
+    assert out.dtype == torch.float32 and out.is_contiguous() and out.shape == (1, 13, 36, 60)
+    assert torch.equal(out, F.pixel_shuffle(x, 2).float())
+    assert not kernels.shuffle_usable(x.contiguous()) and not kernels.shuffle_usable(x[:, :50])

@@ -133,7 +133,15 @@ class IFBlock(nn.Module):
             x = kernels.pack_bf16_channels_last(inputs)  # concatenate, round and interleave in one pass
         else:  # cast the parts first: concatenating and re-laying out half the bytes is much faster
             x = torch.cat([p.to(self.compute_dtype) for p in inputs], 1).contiguous(memory_format=self.memory_format)
-        out = self._head(self._body(self.conv0(x)))
+        feat = self._body(self.conv0(x))
+        if self.head_kind is Head.PIXEL_SHUFFLE:
+            shuffled = self.lastconv[0](feat)
+            if kernels.shuffle_usable(shuffled):  # shuffle and widen to float32 in one pass
+                out = kernels.pixel_shuffle_to_float(shuffled)
+            else:
+                out = self.lastconv[1](shuffled)
+        else:
+            out = self._head(feat)
         factor = scale * self.head_kind.upsample
         update = out[:, :5].to(torch.float32, memory_format=torch.contiguous_format)
         hidden = None

@@ -46,6 +46,13 @@ def _load() -> ctypes.CDLL | None:
                 ctypes.c_int64,  # channels
                 ctypes.c_int,  # threads
             ]
+            library.vsrife_pixel_shuffle_bf16_to_float.restype = None
+            library.vsrife_pixel_shuffle_bf16_to_float.argtypes = [
+                ctypes.c_void_p,  # x (bfloat16, channels-last)
+                *[ctypes.c_int64] * 3,  # c (output channels), h, w
+                ctypes.c_void_p,  # out (float32)
+                ctypes.c_int,  # threads
+            ]
             library.vsrife_warp_sources.restype = ctypes.c_int
             library.vsrife_warp_sources.argtypes = [
                 ctypes.c_void_p,  # images (array of pointers; channels-last, padded to groups of four)
@@ -201,6 +208,34 @@ def pack_bf16_channels_last(parts: list[Tensor]) -> Tensor:
     out = torch.empty((1, len(pointers), h, w), dtype=torch.bfloat16, memory_format=torch.channels_last)
     _library.vsrife_pack_bf16_channels_last(  # type: ignore[union-attr]
         (ctypes.c_void_p * len(pointers))(*pointers), len(pointers), h, w, out.data_ptr(), torch.get_num_threads()
+    )
+    return out
+
+
+def shuffle_usable(x: Tensor) -> bool:
+    """Whether :func:`pixel_shuffle_to_float` takes ``x``."""
+    return (
+        _library is not None
+        and x.device.type == "cpu"
+        and x.dtype == torch.bfloat16
+        and x.dim() == 4
+        and x.shape[0] == 1
+        and x.shape[1] % 4 == 0
+        and x.is_contiguous(memory_format=torch.channels_last)
+        and not x.requires_grad
+    )
+
+
+def pixel_shuffle_to_float(x: Tensor) -> Tensor:
+    """``F.pixel_shuffle(x, 2).to(torch.float32, memory_format=torch.contiguous_format)`` in one pass, bit for
+    bit, for ``1 x 4C x h x w`` bfloat16 channels-last (a 4.5+ head's transposed convolution): the block's
+    update and hidden features come out planar, ready for the float32 kernels."""
+    if not shuffle_usable(x):
+        raise ValueError("pixel_shuffle_to_float takes a 1 x 4C x h x w bfloat16 channels-last CPU tensor")
+    _, channels, height, width = x.shape
+    out = torch.empty((1, channels // 4, 2 * height, 2 * width), dtype=torch.float32)
+    _library.vsrife_pixel_shuffle_bf16_to_float(  # type: ignore[union-attr]
+        x.data_ptr(), channels // 4, height, width, out.data_ptr(), torch.get_num_threads()
     )
     return out
 
