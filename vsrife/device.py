@@ -60,8 +60,12 @@ class DeviceIO:
             yield
             self._streams["compute"].synchronize()
 
-    def download(self, tensor: Tensor, frame: vs.VideoFrame) -> None:
-        """Write ``1 x C x H x W`` ``tensor`` into the planes of the writable RGBS ``frame``."""
+    def download(self, tensor: Tensor, like: vs.VideoFrame) -> vs.VideoFrame:
+        """A new RGBS frame with ``like``'s format, size and props holding ``1 x C x H x W`` ``tensor``.
+
+        A fresh frame rather than ``like.copy()``: the copy would duplicate every plane only to overwrite it.
+        The planes are written by torch, whose copies run on all its threads (VapourSynth's rows are padded,
+        so each plane is a strided view)."""
         if self.cuda:
             with self._locks["download"], torch.cuda.stream(self._streams["download"]):
                 host = torch.empty(tensor.shape, dtype=torch.float32, pin_memory=True)
@@ -69,6 +73,9 @@ class DeviceIO:
                 self._streams["download"].synchronize()
         else:
             host = tensor.float()
-        array = host[0].numpy()
+        frame = vs.core.create_video_frame(like.format, like.width, like.height)
+        for key, value in like.props.items():
+            frame.props[key] = value
         for p in range(frame.format.num_planes):
-            np.copyto(np.asarray(frame[p]), array[p])
+            torch.from_numpy(np.asarray(frame[p])).copy_(host[0, p])
+        return frame

@@ -281,9 +281,7 @@ class _Graph:
             p0 = self.cache.get(src, lambda: worker.submit(self._prepare, f[0]).result())
             p1 = self.cache.get(src + 1, lambda: worker.submit(self._prepare, f[1]).result())
             result = worker.submit(self._infer, p0, p1, t).result()
-            out = f[0].copy()
-            self.io.download(result, out)
-            return out
+            return self.io.download(result, f[0])
 
         return interpolate
 
