@@ -149,6 +149,8 @@ def test_warping_only_what_the_down_sampling_reads(down):
     for a, b in zip(direct, full, strict=True):
         assert a.shape == b.shape
         assert (a - b).abs().max() < 1e-6
+
+
 @needs_kernels
 @pytest.mark.parametrize("down", [1, 2, 4, 16])
 def test_fused_warp_and_down_sampling_match_pytorch(down):

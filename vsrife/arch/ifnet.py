@@ -120,7 +120,11 @@ class IFBlock(nn.Module):
     ) -> tuple[Tensor, float, Tensor | None]:
         """:meth:`forward` before up-sampling: the flow (and mask) update ``N x 4|5 x H/f x W/f`` in float32,
         the flow in pixels of that size, the up-sampling factor ``f`` to the input size, and the hidden
-        features as :meth:`forward` returns them (resized by the fused kernel if ``fused``)."""
+        features as :meth:`forward` returns them (resized by the fused kernel if ``fused``).
+
+        A ``parts`` list is emptied once its tensors are packed into the block's input, so that full-size
+        inputs the caller holds nowhere else are freed before the convolutions (peak memory at 1080p)."""
+        given = parts
         parts = [parts] if torch.is_tensor(parts) else list(parts)
         height, width = (flow if flow is not None else parts[0]).shape[-2:]  # the flow is always full size
         size = (math.floor(height / scale), math.floor(width / scale))
@@ -133,7 +137,12 @@ class IFBlock(nn.Module):
             x = kernels.pack_bf16_channels_last(inputs)  # concatenate, round and interleave in one pass
         else:  # cast the parts first: concatenating and re-laying out half the bytes is much faster
             x = torch.cat([p.to(self.compute_dtype) for p in inputs], 1).contiguous(memory_format=self.memory_format)
-        feat = self._body(self.conv0(x))
+        if isinstance(given, list):  # the caller's list: see the docstring
+            given.clear()
+        del parts, inputs
+        feat = self.conv0(x)
+        del x  # at 1080p the block's input is 150-400 MB; the convolutions after conv0 no longer need it
+        feat = self._body(feat)
         if self.head_kind is Head.PIXEL_SHUFFLE:
             shuffled = self.lastconv[0](feat)
             if kernels.shuffle_usable(shuffled):  # shuffle and widen to float32 in one pass
@@ -504,6 +513,8 @@ class IFNet(nn.Module):
         flows, masks, warps = [], [], []
         for i, block in enumerate(blocks):
             x = self._block_input(i, sides, warped, mask, wfeats, hidden)
+            if not (ensemble or keep_history or spec.adaptive is Adaptive.RERUN):
+                warped, wfeats, hidden = (img0, img1), None, None  # only `x` holds them: the block frees them
             update = self._predict(block, x, flow, scales[i], self._hidden_scale(scales, i))
             if spec.adaptive is Adaptive.RERUN and i == 1 and self._is_large(update):
                 # large motion: redo the coarse blocks at twice the down-sampling (upstream 3.9-4.1)
