@@ -185,3 +185,22 @@ def test_fused_pixel_shuffle_is_bit_exact():
     assert out.dtype == torch.float32 and out.is_contiguous() and out.shape == (1, 13, 36, 60)
     assert torch.equal(out, F.pixel_shuffle(x, 2).float())
     assert not kernels.shuffle_usable(x.contiguous()) and not kernels.shuffle_usable(x[:, :50])
+
+
+@needs_kernels
+@pytest.mark.parametrize("name", ["4.6", "4.26"])  # frames only; frames and encoder features
+def test_warp_layouts_prepared_once_per_frame_give_the_same_frames(name):
+    """The inference core lays each source frame out for the fused warp once (PreparedFrame.layout); the
+    network given those gives exactly what it gives when it lays the pair out itself."""
+    from vsrife.inference import Interpolator
+
+    interpolator = Interpolator(synthetic_network("v4", name), device="cpu", precision="bf16")
+    img0, img1 = inputs()
+    p0, p1 = interpolator.prepare(img0), interpolator.prepare(img1)
+    assert p0.layout is not None and p0.layout.is_contiguous(memory_format=torch.channels_last)
+    prepared = interpolator.interpolate(p0, p1, 0.5)
+    features = (p0.features, p1.features) if p0.features is not None else None
+    with torch.inference_mode():
+        laid_out_per_pair = interpolator.network(p0.image, p1.image, 0.5, 1.0, False, features)
+    assert torch.equal(prepared, laid_out_per_pair[:, :, : p0.height, : p0.width])
+    assert Interpolator(synthetic_network("v4", name), device="cpu", precision="fp32").prepare(img0).layout is None

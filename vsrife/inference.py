@@ -44,12 +44,14 @@ def check_precision(precision: str, device: torch.device) -> None:
 
 @dataclass(frozen=True)
 class PreparedFrame:
-    """A frame ready for the network: padded ``1 x 3 x H' x W'`` on the device, plus encoder features."""
+    """A frame ready for the network: padded ``1 x 3 x H' x W'`` on the device, plus what the network derives
+    from each source frame once: encoder features (4.7+) and the fast path's warp layout."""
 
     image: Tensor
     features: Tensor | None
     height: int
     width: int
+    layout: Tensor | None = None
 
 
 def timestep_models() -> list[str]:
@@ -130,7 +132,8 @@ class Interpolator:
             image = F.pad(image, (0, pad_w, 0, pad_h))
         with torch.inference_mode():
             features = self.network.encode_frame(image)
-        return PreparedFrame(image, features, height, width)
+            layout = self.network.warp_layout(image)
+        return PreparedFrame(image, features, height, width, layout)
 
     # --- interpolation --------------------------------------------------------------------------------
 
@@ -162,7 +165,8 @@ class Interpolator:
 
     def _run(self, p0: PreparedFrame, p1: PreparedFrame, t: float) -> Tensor:
         features = (p0.features, p1.features) if p0.features is not None else None
-        return self.network(p0.image, p1.image, t, self.scale, self.ensemble, features)
+        layouts = (p0.layout, p1.layout) if p0.layout is not None and p1.layout is not None else None
+        return self.network(p0.image, p1.image, t, self.scale, self.ensemble, features, layouts)
 
     def _bisect(self, p0: PreparedFrame, p1: PreparedFrame, wanted: list[float]) -> list[Tensor]:
         """Models before 3.9 only make the midpoint: reach k/2^n by halving, sharing midpoints."""

@@ -307,6 +307,13 @@ class IFNet(nn.Module):
             torch.float32, memory_format=torch.preserve_format if keep_layout else torch.contiguous_format
         )
 
+    def warp_layout(self, image: Tensor) -> Tensor | None:
+        """The frame as the fast path's fused warp reads it (:func:`~vsrife.arch.kernels.warp_layout`),
+        computed once per source frame by the inference core; ``None`` where that warp is not used."""
+        if self.reference_resampling or not kernels.usable(image) or image.shape[0] != 1:
+            return None
+        return kernels.warp_layout(image.clamp(0.0, 1.0) if self.spec.clamp_inputs else image)
+
     def set_precision(self, dtype: torch.dtype, channels_last: bool = False) -> IFNet:
         """Run the IFBlocks and the feature encoder in ``dtype`` (bfloat16 on CPUs with AMX, float16 on CUDA),
         optionally channels-last. Resizing, flow accumulation, warping, blending and refinement stay in
@@ -332,6 +339,7 @@ class IFNet(nn.Module):
         scale: float = 1.0,
         ensemble: bool = False,
         features: tuple[Tensor, Tensor] | None = None,
+        layouts: tuple[Tensor, Tensor] | None = None,
     ) -> Tensor:
         spec = self.spec
         if spec.clamp_inputs:
@@ -339,6 +347,7 @@ class IFNet(nn.Module):
         if spec.resize_input:
             img0, img1 = resize(img0, scale), resize(img1, scale)
             scales = [float(s) for s in spec.scales]
+            layouts = layouts if scale == 1.0 else None  # they are of the frames before resizing
         else:
             scales = [s / scale for s in spec.scales]
         if spec.encoder is not None and features is None:
@@ -348,7 +357,7 @@ class IFNet(nn.Module):
 
         if ensemble and not spec.can_ensemble:
             raise ValueError(f"RIFE {spec.name} does not support ensemble")
-        est = self.estimate_flow(sides, scales, ensemble or spec.ensemble is Ensemble.ALWAYS)
+        est = self.estimate_flow(sides, scales, ensemble or spec.ensemble is Ensemble.ALWAYS, layouts=layouts)
         mask, flow, warped0, warped1 = est.mask, est.flow, est.warped0, est.warped1
         if spec.resize_input and scale != 1.0:
             # 3.5 brings the flow back to full size but warps the resized frames (upstream's behaviour)
@@ -430,11 +439,15 @@ class IFNet(nn.Module):
                 full[:, : sum(b.shape[1] for b in bases)] += torch.cat(bases, 1)
         return full[:, :4], full[:, 4:5]
 
-    def _sources(self, sides: _Sides, scales: list[float], keep_history: bool) -> _Sources:
+    def _sources(
+        self, sides: _Sides, scales: list[float], keep_history: bool, layouts: tuple[Tensor, Tensor] | None
+    ) -> _Sources:
         if not (self.reference_resampling or keep_history) and self._fused_warp_fits(sides, scales):
-            pairs = [(sides.img0, sides.img1), *([(sides.feat0, sides.feat1)] if sides.feat0 is not None else [])]
-            layouts = [(kernels.warp_layout(a), kernels.warp_layout(b), a.shape[1]) for a, b in pairs]
-            return _Sources(None, None, layouts)
+            frames = layouts or (kernels.warp_layout(sides.img0), kernels.warp_layout(sides.img1))
+            pairs = [(*frames, sides.img0.shape[1])]
+            if sides.feat0 is not None and sides.feat1 is not None:
+                pairs.append((kernels.warp_layout(sides.feat0), kernels.warp_layout(sides.feat1), sides.feat0.shape[1]))
+            return _Sources(None, None, pairs)
         images = torch.cat((sides.img0, sides.img1), 0)  # both frames in one batch: one warp per step
         features = torch.cat((sides.feat0, sides.feat1), 0) if sides.feat0 is not None else None
         return _Sources(images, features)
@@ -489,9 +502,15 @@ class IFNet(nn.Module):
         return 1.0 if self.reference_resampling else scales[i + 1]
 
     def estimate_flow(
-        self, sides: _Sides, scales: list[float], ensemble: bool, keep_history: bool = False
+        self,
+        sides: _Sides,
+        scales: list[float],
+        ensemble: bool,
+        keep_history: bool = False,
+        layouts: tuple[Tensor, Tensor] | None = None,
     ) -> FlowEstimate:
-        """Run the student blocks coarse to fine; ``scales`` are the per-block down-sampling factors.
+        """Run the student blocks coarse to fine; ``scales`` are the per-block down-sampling factors;
+        ``layouts``: both frames' :meth:`warp_layout`, if the caller has them already.
 
         With ``keep_history`` every block's flow, mask and warps are kept (training supervises them);
         inference keeps only the last ones: at 1080p each block's set is about 100 MB.
@@ -509,7 +528,7 @@ class IFNet(nn.Module):
             scales = self._probe_scales(sides, flow, mask, scales)
         warped: tuple[Tensor, Tensor] = (img0, img1)
         wfeats: tuple[Tensor, Tensor] | None = None
-        sources = self._sources(sides, scales, keep_history)
+        sources = self._sources(sides, scales, keep_history, layouts)
         flows, masks, warps = [], [], []
         for i, block in enumerate(blocks):
             x = self._block_input(i, sides, warped, mask, wfeats, hidden)
@@ -636,6 +655,9 @@ class IFNet31(nn.Module):
     def encode_frame(self, image: Tensor) -> None:
         return None
 
+    def warp_layout(self, image: Tensor) -> None:
+        return None
+
     def set_precision(self, dtype: torch.dtype, channels_last: bool = False) -> IFNet31:
         """As :meth:`IFNet.set_precision`, for the flow blocks (the refinement nets stay float32)."""
         fmt = torch.channels_last if channels_last else torch.contiguous_format
@@ -653,6 +675,7 @@ class IFNet31(nn.Module):
         scale: float = 1.0,
         ensemble: bool = False,
         features: tuple[Tensor, Tensor] | None = None,
+        layouts: tuple[Tensor, Tensor] | None = None,
     ) -> Tensor:
         flow = self.flownet(resize(img0, scale), resize(img1, scale))
         if scale != 1.0:
