@@ -38,6 +38,8 @@ def _load() -> ctypes.CDLL | None:
                 ctypes.c_void_p,  # mult
                 ctypes.c_int,  # threads
             ]
+            library.vsrife_prelu_tile.restype = ctypes.c_int64
+            library.vsrife_prelu_tile.argtypes = []
             library.vsrife_prelu_bf16_channels_last.restype = None
             library.vsrife_prelu_bf16_channels_last.argtypes = [
                 ctypes.c_void_p,  # x (bfloat16, channels-last)
@@ -79,6 +81,7 @@ def _load() -> ctypes.CDLL | None:
 
 
 _library = _load()
+PRELU_TILE = _library.vsrife_prelu_tile() if _library is not None else 0
 
 
 def _check(status: int) -> None:
@@ -180,7 +183,7 @@ def prelu_(x: Tensor, slope: Tensor) -> Tensor:
     ``torch.nn.functional.prelu``, in one pass instead of a copy."""
     if not prelu_usable(x) or slope.numel() != x.shape[1]:
         raise ValueError("prelu_ takes a bfloat16 channels-last CPU tensor and one slope per channel")
-    slopes = slope.detach().to(torch.float32).contiguous()
+    slopes = slope.detach().to(torch.float32).repeat(PRELU_TILE)  # the kernel runs over tiles of pixels
     n, c, h, w = x.shape
     _library.vsrife_prelu_bf16_channels_last(  # type: ignore[union-attr]
         x.data_ptr(), slopes.data_ptr(), n * h * w, c, torch.get_num_threads()
