@@ -188,6 +188,55 @@ void vsrife_prelu_bf16_channels_last(uint16_t *x, const float *slopes, int64_t p
     }
 }
 
+/* y = leaky_relu(y * gain + x, slope), rounding to bfloat16 after each step as PyTorch's three passes do
+ * (v4.5+'s ResConv); `gains` holds the c per-channel gains repeated, as for prelu_span. */
+INLINE void residual_span(uint16_t *restrict y, const uint16_t *restrict x, const float *restrict gains, int64_t count,
+                          int64_t span, float slope) {
+    for (int64_t start = 0; start < count; start += span) {
+        const int64_t n = count - start < span ? count - start : span;
+        uint16_t *restrict py = y + start;
+        const uint16_t *restrict px = x + start;
+        for (int64_t i = 0; i < n; i++) {
+            const float scaled = bf16_to_float(float_to_bf16(bf16_to_float(py[i]) * gains[i]));
+            const uint16_t sum = float_to_bf16(scaled + bf16_to_float(px[i]));
+            const float value = bf16_to_float(sum);
+            py[i] = value > 0.0f ? sum : float_to_bf16(value * slope);
+        }
+    }
+}
+
+typedef void (*ResidualSpan)(uint16_t *, const uint16_t *, const float *, int64_t, int64_t, float);
+
+#if HAVE_V4
+TARGET_V4 static void residual_span_v4(uint16_t *y, const uint16_t *x, const float *gains, int64_t count, int64_t span,
+                                       float slope) {
+    residual_span(y, x, gains, count, span, slope);
+}
+#endif
+
+static void residual_span_base(uint16_t *y, const uint16_t *x, const float *gains, int64_t count, int64_t span,
+                               float slope) {
+    residual_span(y, x, gains, count, span, slope);
+}
+
+/*
+ * In place: y = leaky_relu(y * gain[ch] + x, slope), y and x bfloat16 channels-last (pixels x c), `gains`
+ * the c gains repeated PRELU_TILE times. torch's `leaky_relu(y * gain + x)` on the same tensors, bit for bit.
+ */
+void vsrife_residual_leaky_bf16_channels_last(uint16_t *y, const uint16_t *x, const float *gains, int64_t pixels,
+                                              int64_t c, float slope, int threads) {
+    ResidualSpan run = residual_span_base;
+#if HAVE_V4
+    if (CPU_HAS_V4()) run = residual_span_v4;
+#endif
+    const int64_t span = c % 16 == 0 ? c : PRELU_TILE * c;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t start = 0; start < pixels; start += PRELU_CHUNK) {
+        const int64_t count = pixels - start < PRELU_CHUNK ? pixels - start : PRELU_CHUNK;
+        run(y + start * c, x + start * c, gains, count * c, span, slope);
+    }
+}
+
 INLINE void pack_row(const float *const *restrict planes, int64_t c, int64_t offset, int64_t w,
                      uint16_t *restrict out) {
     enum { TILE = 64 };

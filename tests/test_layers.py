@@ -205,3 +205,17 @@ def test_warp_layouts_prepared_once_per_frame_give_the_same_frames(name):
         laid_out_per_pair = interpolator.network(p0.image, p1.image, 0.5, 1.0, False, features)
     assert torch.equal(prepared, laid_out_per_pair[:, :, : p0.height, : p0.width])
     assert Interpolator(synthetic_network("v4", name), device="cpu", precision="fp32").prepare(img0).layout is None
+
+
+@needs_kernels
+@pytest.mark.parametrize("channels", [64, 60])
+def test_fused_residual_leaky_relu_is_bit_exact(channels):
+    """v4.5+'s ResConv tail, leaky_relu(conv(x) * beta + x), in one pass: PyTorch's three roundings."""
+    torch.manual_seed(6)
+    y, x = ((torch.randn(1, channels, 30, 50) * 3).to(torch.bfloat16) for _ in range(2))
+    y, x = y.contiguous(memory_format=torch.channels_last), x.contiguous(memory_format=torch.channels_last)
+    beta = (torch.rand(1, channels, 1, 1) * 2 - 0.5).to(torch.bfloat16)
+    expected = F.leaky_relu(y * beta + x, 0.2)
+    assert torch.equal(kernels.residual_leaky_(y, beta, x, 0.2), expected)
+    with pytest.raises(ValueError, match="one shape"):
+        kernels.residual_leaky_(y, beta, x[:, :, :20], 0.2)

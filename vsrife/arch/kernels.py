@@ -17,6 +17,70 @@ import torch
 from torch import Tensor
 
 
+def _declare(library: ctypes.CDLL) -> None:
+    """Argument and result types of every kernel (AttributeError if the library lacks one)."""
+    function = library.vsrife_upsample_accumulate
+    function.restype = ctypes.c_int
+    function.argtypes = [
+        ctypes.c_void_p,  # low
+        ctypes.c_void_p,  # out
+        ctypes.c_void_p,  # base planes (array of pointers) or NULL
+        *[ctypes.c_int64] * 6,  # n, c, h, w, H, W
+        ctypes.c_float,  # ratio_h
+        ctypes.c_float,  # ratio_w
+        ctypes.c_void_p,  # mult
+        ctypes.c_int,  # threads
+    ]
+    library.vsrife_residual_leaky_bf16_channels_last.restype = None
+    library.vsrife_residual_leaky_bf16_channels_last.argtypes = [
+        ctypes.c_void_p,  # y (bfloat16, channels-last), updated in place
+        ctypes.c_void_p,  # x (bfloat16, channels-last)
+        ctypes.c_void_p,  # gains (float32, one per channel, repeated PRELU_TILE times)
+        ctypes.c_int64,  # pixels
+        ctypes.c_int64,  # channels
+        ctypes.c_float,  # negative slope
+        ctypes.c_int,  # threads
+    ]
+    library.vsrife_prelu_tile.restype = ctypes.c_int64
+    library.vsrife_prelu_tile.argtypes = []
+    library.vsrife_prelu_bf16_channels_last.restype = None
+    library.vsrife_prelu_bf16_channels_last.argtypes = [
+        ctypes.c_void_p,  # x (bfloat16, channels-last)
+        ctypes.c_void_p,  # slope (float32, one per channel)
+        ctypes.c_int64,  # pixels
+        ctypes.c_int64,  # channels
+        ctypes.c_int,  # threads
+    ]
+    library.vsrife_pixel_shuffle_bf16_to_float.restype = None
+    library.vsrife_pixel_shuffle_bf16_to_float.argtypes = [
+        ctypes.c_void_p,  # x (bfloat16, channels-last)
+        *[ctypes.c_int64] * 3,  # c (output channels), h, w
+        ctypes.c_void_p,  # out (float32)
+        ctypes.c_int,  # threads
+    ]
+    library.vsrife_warp_sources.restype = ctypes.c_int
+    library.vsrife_warp_sources.argtypes = [
+        ctypes.c_void_p,  # images (array of pointers; channels-last, padded to groups of four)
+        ctypes.c_void_p,  # groups of four channels per image
+        ctypes.c_void_p,  # channels used per image
+        ctypes.c_void_p,  # side per image (0: flow channels 0-1, 1: 2-3)
+        ctypes.c_int64,  # images
+        ctypes.c_void_p,  # flow
+        *[ctypes.c_int64] * 3,  # H, W, down
+        ctypes.c_void_p,  # out (array of pointers, one per image)
+        ctypes.c_int,  # threads
+    ]
+    library.vsrife_pack_bf16_channels_last.restype = None
+    library.vsrife_pack_bf16_channels_last.argtypes = [
+        ctypes.c_void_p,  # plane pointers
+        ctypes.c_int64,  # channels
+        ctypes.c_int64,  # height
+        ctypes.c_int64,  # width
+        ctypes.c_void_p,  # out (bfloat16, channels-last)
+        ctypes.c_int,  # threads
+    ]
+
+
 def _load() -> ctypes.CDLL | None:
     here = Path(__file__).resolve().parent.parent
     for suffix in importlib.machinery.EXTENSION_SUFFIXES:
@@ -24,58 +88,9 @@ def _load() -> ctypes.CDLL | None:
         if path.exists():
             try:
                 library = ctypes.CDLL(str(path))
-            except OSError:
+                _declare(library)
+            except (OSError, AttributeError):  # not loadable, or built from older sources: use the fallbacks
                 return None
-            function = library.vsrife_upsample_accumulate
-            function.restype = ctypes.c_int
-            function.argtypes = [
-                ctypes.c_void_p,  # low
-                ctypes.c_void_p,  # out
-                ctypes.c_void_p,  # base planes (array of pointers) or NULL
-                *[ctypes.c_int64] * 6,  # n, c, h, w, H, W
-                ctypes.c_float,  # ratio_h
-                ctypes.c_float,  # ratio_w
-                ctypes.c_void_p,  # mult
-                ctypes.c_int,  # threads
-            ]
-            library.vsrife_prelu_tile.restype = ctypes.c_int64
-            library.vsrife_prelu_tile.argtypes = []
-            library.vsrife_prelu_bf16_channels_last.restype = None
-            library.vsrife_prelu_bf16_channels_last.argtypes = [
-                ctypes.c_void_p,  # x (bfloat16, channels-last)
-                ctypes.c_void_p,  # slope (float32, one per channel)
-                ctypes.c_int64,  # pixels
-                ctypes.c_int64,  # channels
-                ctypes.c_int,  # threads
-            ]
-            library.vsrife_pixel_shuffle_bf16_to_float.restype = None
-            library.vsrife_pixel_shuffle_bf16_to_float.argtypes = [
-                ctypes.c_void_p,  # x (bfloat16, channels-last)
-                *[ctypes.c_int64] * 3,  # c (output channels), h, w
-                ctypes.c_void_p,  # out (float32)
-                ctypes.c_int,  # threads
-            ]
-            library.vsrife_warp_sources.restype = ctypes.c_int
-            library.vsrife_warp_sources.argtypes = [
-                ctypes.c_void_p,  # images (array of pointers; channels-last, padded to groups of four)
-                ctypes.c_void_p,  # groups of four channels per image
-                ctypes.c_void_p,  # channels used per image
-                ctypes.c_void_p,  # side per image (0: flow channels 0-1, 1: 2-3)
-                ctypes.c_int64,  # images
-                ctypes.c_void_p,  # flow
-                *[ctypes.c_int64] * 3,  # H, W, down
-                ctypes.c_void_p,  # out (array of pointers, one per image)
-                ctypes.c_int,  # threads
-            ]
-            library.vsrife_pack_bf16_channels_last.restype = None
-            library.vsrife_pack_bf16_channels_last.argtypes = [
-                ctypes.c_void_p,  # plane pointers
-                ctypes.c_int64,  # channels
-                ctypes.c_int64,  # height
-                ctypes.c_int64,  # width
-                ctypes.c_void_p,  # out (bfloat16, channels-last)
-                ctypes.c_int,  # threads
-            ]
             return library
     return None
 
@@ -176,6 +191,20 @@ def prelu_usable(x: Tensor) -> bool:
         and x.is_contiguous(memory_format=torch.channels_last)
         and not x.requires_grad
     )
+
+
+def residual_leaky_(y: Tensor, gain: Tensor, x: Tensor, slope: float) -> Tensor:
+    """``leaky_relu(y * gain + x, slope)`` into ``y``, in one pass instead of three, bit for bit PyTorch's
+    (v4.5+'s ResConv: ``y`` the convolution's output, ``gain`` its per-channel ``beta``, ``x`` its input).
+    Both tensors bfloat16 channels-last of one shape."""
+    if not (prelu_usable(y) and prelu_usable(x) and x.shape == y.shape and gain.numel() == y.shape[1]):
+        raise ValueError("residual_leaky_ takes two bfloat16 channels-last CPU tensors of one shape, one gain each")
+    gains = gain.detach().to(torch.float32).reshape(-1).repeat(PRELU_TILE)
+    n, c, h, w = y.shape
+    _library.vsrife_residual_leaky_bf16_channels_last(  # type: ignore[union-attr]
+        y.data_ptr(), x.data_ptr(), gains.data_ptr(), n * h * w, c, slope, torch.get_num_threads()
+    )
+    return y
 
 
 def prelu_(x: Tensor, slope: Tensor) -> Tensor:

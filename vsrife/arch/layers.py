@@ -57,7 +57,10 @@ class ResConv(nn.Module):
         self.relu = nn.LeakyReLU(0.2, inplace=True)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.relu(self.conv(x) * self.beta + x)
+        y = self.conv(x)
+        if kernels.prelu_usable(y) and kernels.prelu_usable(x):  # bfloat16 channels-last: one fused pass
+            return kernels.residual_leaky_(y, self.beta, x, self.relu.negative_slope)
+        return self.relu(y * self.beta + x)
 
 
 class Conv2(nn.Module):
