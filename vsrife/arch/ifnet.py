@@ -315,9 +315,10 @@ class IFNet(nn.Module):
         return kernels.warp_layout(image.clamp(0.0, 1.0) if self.spec.clamp_inputs else image)
 
     def set_precision(self, dtype: torch.dtype, channels_last: bool = False) -> IFNet:
-        """Run the IFBlocks and the feature encoder in ``dtype`` (bfloat16 on CPUs with AMX, float16 on CUDA),
-        optionally channels-last. Resizing, flow accumulation, warping, blending and refinement stay in
-        float32: half-precision flows and warps go wrong by whole pixels at HD sizes.
+        """Run the IFBlocks and the feature encoder in ``dtype`` (bfloat16 on CPUs that compute it natively,
+        with AMX or AVX-512 BF16; float16 on CUDA), optionally channels-last. Resizing, flow accumulation,
+        warping, blending and refinement stay in float32: half-precision flows and warps go wrong by whole
+        pixels at HD sizes.
 
         Below float32 the network also leaves upstream's exact order of resampling operations for
         equivalent shorter ones (``reference_resampling`` off), which differ only by float rounding."""
