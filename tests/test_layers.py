@@ -130,7 +130,7 @@ def test_fused_prelu_and_packing_are_bit_exact():
         slope = (torch.rand(channels) - 0.2).to(torch.bfloat16)
         expected = F.prelu(x, slope)
         assert torch.equal(kernels.prelu_(x.clone(), slope).nan_to_num(7.0), expected.nan_to_num(7.0))
-    assert not kernels.prelu_usable(x.float()) and not kernels.prelu_usable(x.contiguous())
+    assert not kernels.bf16_usable(x.float()) and not kernels.bf16_usable(x.contiguous())
 
     full = torch.randn(1, 6, 30, 50) * 100
     parts = [full[:, 1:4], torch.randn(1, 1, 30, 50), torch.rand(1, 4, 30, 50)]  # a strided view among them

@@ -181,8 +181,9 @@ def upsample_accumulate(head: Tensor, factor: float, scaled_channels: int, bases
     return out
 
 
-def prelu_usable(x: Tensor) -> bool:
-    """Whether :func:`prelu_` takes ``x``: bfloat16, channels-last, on the CPU, not part of an autograd graph."""
+def bf16_usable(x: Tensor) -> bool:
+    """Whether the bfloat16 kernels (:func:`prelu_`, :func:`residual_leaky_`, :func:`pixel_shuffle_to_float`)
+    can take ``x``: bfloat16, 4-D channels-last, on the CPU, not part of an autograd graph."""
     return (
         _library is not None
         and x.device.type == "cpu"
@@ -197,7 +198,7 @@ def residual_leaky_(y: Tensor, gain: Tensor, x: Tensor, slope: float) -> Tensor:
     """``leaky_relu(y * gain + x, slope)`` into ``y``, in one pass instead of three, bit for bit PyTorch's
     (v4.5+'s ResConv: ``y`` the convolution's output, ``gain`` its per-channel ``beta``, ``x`` its input).
     Both tensors bfloat16 channels-last of one shape."""
-    if not (prelu_usable(y) and prelu_usable(x) and x.shape == y.shape and gain.numel() == y.shape[1]):
+    if not (bf16_usable(y) and bf16_usable(x) and x.shape == y.shape and gain.numel() == y.shape[1]):
         raise ValueError("residual_leaky_ takes two bfloat16 channels-last CPU tensors of one shape, one gain each")
     gains = gain.detach().to(torch.float32).reshape(-1).repeat(PRELU_TILE)
     n, c, h, w = y.shape
@@ -210,7 +211,7 @@ def residual_leaky_(y: Tensor, gain: Tensor, x: Tensor, slope: float) -> Tensor:
 def prelu_(x: Tensor, slope: Tensor) -> Tensor:
     """In-place PReLU of a bfloat16 channels-last tensor (one slope per channel); bit for bit
     ``torch.nn.functional.prelu``, in one pass instead of a copy."""
-    if not prelu_usable(x) or slope.numel() != x.shape[1]:
+    if not bf16_usable(x) or slope.numel() != x.shape[1]:
         raise ValueError("prelu_ takes a bfloat16 channels-last CPU tensor and one slope per channel")
     slopes = slope.detach().to(torch.float32).repeat(PRELU_TILE)  # the kernel runs over tiles of pixels
     n, c, h, w = x.shape
@@ -246,16 +247,7 @@ def pack_bf16_channels_last(parts: list[Tensor]) -> Tensor:
 
 def shuffle_usable(x: Tensor) -> bool:
     """Whether :func:`pixel_shuffle_to_float` takes ``x``."""
-    return (
-        _library is not None
-        and x.device.type == "cpu"
-        and x.dtype == torch.bfloat16
-        and x.dim() == 4
-        and x.shape[0] == 1
-        and x.shape[1] % 4 == 0
-        and x.is_contiguous(memory_format=torch.channels_last)
-        and not x.requires_grad
-    )
+    return bf16_usable(x) and x.shape[0] == 1 and x.shape[1] % 4 == 0
 
 
 def pixel_shuffle_to_float(x: Tensor) -> Tensor:

@@ -22,7 +22,7 @@ class PReLU(nn.PReLU):
     ``nn.LeakyReLU(inplace=True)``, it is only used right after the layer that made its input."""
 
     def forward(self, x: Tensor) -> Tensor:
-        if kernels.prelu_usable(x):
+        if kernels.bf16_usable(x):
             return kernels.prelu_(x, self.weight)
         return super().forward(x)
 
@@ -58,7 +58,7 @@ class ResConv(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         y = self.conv(x)
-        if kernels.prelu_usable(y) and kernels.prelu_usable(x):  # bfloat16 channels-last: one fused pass
+        if kernels.bf16_usable(y) and kernels.bf16_usable(x):  # bfloat16 channels-last: one fused pass
             return kernels.residual_leaky_(y, self.beta, x, self.relu.negative_slope)
         return self.relu(y * self.beta + x)
 
