@@ -144,6 +144,10 @@ INLINE uint16_t float_to_bf16(float value) {
  * pixel, a width like 60 left a scalar tail on every pixel: 5x slower). */
 enum { PRELU_TILE = 16, PRELU_CHUNK = 1024 /* pixels per task, a multiple of PRELU_TILE */ };
 
+/* The values per pass of the per-channel loops: one pixel when c is a whole number of 16-float vectors (a
+ * loop per pixel was measured faster then), else PRELU_TILE pixels. */
+static int64_t channel_span(int64_t c) { return c % 16 == 0 ? c : PRELU_TILE * c; }
+
 INLINE void prelu_span(uint16_t *restrict x, const float *restrict slopes, int64_t count, int64_t span) {
     for (int64_t start = 0; start < count; start += span) {
         const int64_t n = count - start < span ? count - start : span;
@@ -179,8 +183,7 @@ void vsrife_prelu_bf16_channels_last(uint16_t *x, const float *slopes, int64_t p
 #if HAVE_V4
     if (CPU_HAS_V4()) run = prelu_span_v4;
 #endif
-    /* whole vectors per pixel: a loop per pixel was measured faster; otherwise whole tiles of pixels */
-    const int64_t span = c % 16 == 0 ? c : PRELU_TILE * c;
+    const int64_t span = channel_span(c);
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t start = 0; start < pixels; start += PRELU_CHUNK) {
         const int64_t count = pixels - start < PRELU_CHUNK ? pixels - start : PRELU_CHUNK;
@@ -229,7 +232,7 @@ void vsrife_residual_leaky_bf16_channels_last(uint16_t *y, const uint16_t *x, co
 #if HAVE_V4
     if (CPU_HAS_V4()) run = residual_span_v4;
 #endif
-    const int64_t span = c % 16 == 0 ? c : PRELU_TILE * c;
+    const int64_t span = channel_span(c);
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64_t start = 0; start < pixels; start += PRELU_CHUNK) {
         const int64_t count = pixels - start < PRELU_CHUNK ? pixels - start : PRELU_CHUNK;
