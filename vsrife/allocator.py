@@ -30,9 +30,7 @@ import sys
 import threading
 
 M_TRIM_THRESHOLD = -1
-M_MMAP_THRESHOLD = -3
 M_MMAP_MAX = -4
-MMAP_THRESHOLD_MAX = 32 * 1024 * 1024  # glibc's ceiling on 64-bit systems
 TRIM_THRESHOLD = 1024 * 1024 * 1024
 
 _done = False
@@ -55,7 +53,8 @@ def tune_allocator() -> bool:
             mallopt = None
         if mallopt is None:
             return False
-        settings = ((M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX), (M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+        # with mmap off, the mmap threshold decides nothing (and glibc stops adapting it)
+        settings = ((M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, TRIM_THRESHOLD))
         _done = all(mallopt(option, value) for option, value in settings)
         return _done
 
