@@ -28,6 +28,7 @@ import torch
 import vapoursynth as vs
 
 from .arch import SPECS
+from .arch.layers import is_power_of_two
 from .colorimetry import Converter
 from .device import DeviceIO, parse_device
 from .errors import RifeError
@@ -136,7 +137,7 @@ def _check_model(model: str | None, model_path: str | None, factor: Fraction, en
         arch = None if model is None else (model if model in SPECS else manifest.get(model).arch)
     if arch is not None:
         spec = SPECS[arch]
-        if not spec.timestep and factor.numerator & (factor.numerator - 1):
+        if not spec.timestep and not is_power_of_two(factor.numerator):
             raise RifeError(
                 f"model {name} has no timestep input and can only double, quadruple ... the rate "
                 f"(factor {factor} needs timesteps in 1/{factor.numerator}ths); use one of "

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from .allocator import tune_allocator
 from .arch import SPECS, ArchSpec
+from .arch.layers import is_power_of_two
 from .errors import RifeError
 from .weights import load_network
 
@@ -68,7 +69,7 @@ def check_ensemble(spec: ArchSpec, name: str | None = None) -> None:
 def dyadic(t: float | Fraction) -> Fraction | None:
     """``t`` as a fraction with a power-of-two denominator, or ``None`` if it has none."""
     frac = Fraction(t).limit_denominator(1 << 16)
-    return frac if frac.denominator & (frac.denominator - 1) == 0 else None
+    return frac if is_power_of_two(frac.denominator) else None
 
 
 class Interpolator:
