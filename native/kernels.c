@@ -4,7 +4,8 @@
  *
  * Between two IFBlocks, upstream's PyTorch code makes several full-resolution passes over memory: scale the
  * block's flow, up-sample flow and mask, add both to the running estimate. Here that is one pass, parallel over
- * rows with OpenMP, and written so that GCC vectorises the inner loops. The warp reads frames laid out
+ * rows with OpenMP, and written so that GCC vectorises the inner loops (where it does not, as for the warp's
+ * sampling points, the x86-64-v4 version is written with AVX-512 intrinsics). The warp reads frames laid out
  * channels-last in groups of four channels, so that each neighbour is one 16-byte load (a planar version was
  * no faster than grid_sample).
  * Every kernel is built twice, for x86-64-v4 (AVX-512) and for the baseline of the compiler's target, and the
@@ -20,10 +21,16 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #define HAVE_V4 1
 #define TARGET_V4 __attribute__((target("arch=x86-64-v4")))
-#define CPU_HAS_V4() (__builtin_cpu_init(), __builtin_cpu_supports("x86-64-v4"))
+#include <immintrin.h> /* intrinsics are usable inside TARGET_V4 functions without -mavx512f */
+#define CPU_HAS_V4() (!use_baseline && (__builtin_cpu_init(), __builtin_cpu_supports("x86-64-v4")))
 #else
 #define HAVE_V4 0
 #endif
+
+/* Set by the tests, which compare the two builds of every kernel on machines that run both. */
+static int use_baseline = 0;
+
+void vsrife_use_baseline(int on) { use_baseline = on; }
 
 #define INLINE static inline __attribute__((always_inline))
 
@@ -361,6 +368,53 @@ INLINE v4f sample(const v4f *restrict px, int64_t groups, const Points *restrict
     return top + (bottom - top) * p->wy[j];
 }
 
+typedef void (*PointsFn)(Points, int64_t, int64_t, int64_t, int64_t, const float *, const float *, int64_t, int64_t);
+
+static void sample_points_base(Points p, int64_t count, int64_t step, int64_t x_offset, int64_t y, const float *fx,
+                               const float *fy, int64_t H, int64_t W) {
+    sample_points(p, count, step, x_offset, y, fx, fy, H, W);
+}
+
+#if HAVE_V4
+/* sample_points for x86-64-v4, 16 points at a time (GCC does not vectorise the scalar loop): the same
+ * arithmetic, so the same indices and weights. The flow is read contiguously for step 1, else gathered. */
+TARGET_V4 static void sample_points_v4(Points p, int64_t count, int64_t step, int64_t x_offset, int64_t y,
+                                       const float *restrict fx, const float *restrict fy, int64_t H, int64_t W) {
+    const __m512 xmax = _mm512_set1_ps((float)(W - 1)), ymax = _mm512_set1_ps((float)(H - 1));
+    const __m512 row = _mm512_set1_ps((float)y), zero = _mm512_setzero_ps();
+    const __m512i width = _mm512_set1_epi32((int32_t)W), last_x = _mm512_set1_epi32((int32_t)W - 1);
+    const __m512i last_y = _mm512_set1_epi32((int32_t)H - 1), one = _mm512_set1_epi32(1);
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i lane_offsets = _mm512_mullo_epi32(lane, _mm512_set1_epi32((int32_t)step));
+    for (int64_t j = 0; j < count; j += 16) {
+        const __mmask16 m = count - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (count - j)) - 1);
+        /* the full-size columns of points j .. j + 15 */
+        const __m512i xs = _mm512_add_epi32(_mm512_set1_epi32((int32_t)(j * step + x_offset)), lane_offsets);
+        __m512 flow_x, flow_y;
+        if (step == 1) {
+            flow_x = _mm512_maskz_loadu_ps(m, fx + j + x_offset);
+            flow_y = _mm512_maskz_loadu_ps(m, fy + j + x_offset);
+        } else {
+            flow_x = _mm512_mask_i32gather_ps(zero, m, xs, fx, 4);
+            flow_y = _mm512_mask_i32gather_ps(zero, m, xs, fy, 4);
+        }
+        /* max/min return the second operand for NaN: a NaN point clamps to 0 as the scalar code's does */
+        __m512 ix = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(_mm512_cvtepi32_ps(xs), flow_x), zero), xmax);
+        __m512 iy = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(row, flow_y), zero), ymax);
+        const __m512i x0 = _mm512_cvttps_epi32(ix), y0 = _mm512_cvttps_epi32(iy);
+        const __m512i x1 = _mm512_mask_add_epi32(x0, _mm512_cmplt_epi32_mask(x0, last_x), x0, one);
+        const __m512i y1 = _mm512_mask_add_epi32(y0, _mm512_cmplt_epi32_mask(y0, last_y), y0, one);
+        const __m512i r0 = _mm512_mullo_epi32(y0, width), r1 = _mm512_mullo_epi32(y1, width);
+        _mm512_mask_storeu_ps(p.wx + j, m, _mm512_sub_ps(ix, _mm512_cvtepi32_ps(x0)));
+        _mm512_mask_storeu_ps(p.wy + j, m, _mm512_sub_ps(iy, _mm512_cvtepi32_ps(y0)));
+        _mm512_mask_storeu_epi32(p.i00 + j, m, _mm512_add_epi32(r0, x0));
+        _mm512_mask_storeu_epi32(p.i01 + j, m, _mm512_add_epi32(r0, x1));
+        _mm512_mask_storeu_epi32(p.i10 + j, m, _mm512_add_epi32(r1, x0));
+        _mm512_mask_storeu_epi32(p.i11 + j, m, _mm512_add_epi32(r1, x1));
+    }
+}
+#endif
+
 /* Everything one thread needs for one output row: the sampling points (one set, or four for down-sampling) */
 typedef struct {
     Points points[4];
@@ -427,8 +481,12 @@ int vsrife_warp_sources(const float *const *images, const int64_t *groups, const
                         const int64_t *sides, int64_t sources, const float *flow, int64_t H, int64_t W, int64_t down,
                         float *const *out, int threads) {
     WarpRow row = warp_sources_row_base;
+    PointsFn points = sample_points_base;
 #if HAVE_V4
-    if (CPU_HAS_V4()) row = warp_sources_row_v4;
+    if (CPU_HAS_V4()) {
+        row = warp_sources_row_v4;
+        points = sample_points_v4;
+    }
 #endif
     const int64_t h = H / down, w = W / down, plane = h * w, full = H * W;
     const int64_t sets = down == 1 ? 1 : 4, low = down == 1 ? 0 : down / 2 - 1;
@@ -450,7 +508,7 @@ int vsrife_warp_sources(const float *const *images, const int64_t *groups, const
                 const float *fx = flow + 2 * side * full, *fy = fx + full;
                 for (int64_t k = 0; k < sets; k++) {
                     const int64_t row_full = down * y + low + (k >> 1), col = low + (k & 1);
-                    sample_points(rp.points[k], w, down, col, row_full, fx + row_full * W, fy + row_full * W, H, W);
+                    points(rp.points[k], w, down, col, row_full, fx + row_full * W, fy + row_full * W, H, W);
                 }
                 const float *side_images[MAX_SOURCES];
                 float *side_out[MAX_SOURCES];

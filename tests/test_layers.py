@@ -179,6 +179,49 @@ def test_fused_warp_and_down_sampling_match_pytorch(down):
 
 
 @needs_kernels
+@pytest.mark.skipif(torch.backends.cpu.get_cpu_capability() != "AVX512", reason="this CPU runs only the baseline")
+def test_baseline_and_avx512_builds_of_every_kernel_agree():
+    """Each kernel is built for x86-64-v4 and for the baseline; CPUs without AVX-512 run the second, which the
+    other tests never reach here. Sizes with no multiple of 16 anywhere, so that every tail loop runs. The
+    bfloat16 kernels must agree bit for bit; the float32 ones up to rounding (the AVX-512 build fuses
+    multiply-adds)."""
+    torch.manual_seed(8)
+
+    def bf16(c: int, h: int = 37, w: int = 53) -> torch.Tensor:
+        x = (torch.randn(1, c, h, w) * 3).to(torch.bfloat16)
+        return x.contiguous(memory_format=torch.channels_last)
+
+    x, y, shuffled = bf16(60), bf16(60), bf16(52)
+    slope, gain = torch.rand(60), (torch.rand(1, 60, 1, 1) * 2 - 0.5).to(torch.bfloat16)
+    parts = [torch.rand(1, 3, 37, 53), torch.randn(1, 5, 37, 53)]
+    update, bases = torch.randn(1, 5, 9, 13), [torch.randn(1, 4, 36, 52), torch.randn(1, 1, 36, 52)]
+    height, width = 64, 104
+    frames = [kernels.warp_layout(resize(torch.rand(1, 3, 8, 13), 8.0)) for _ in range(2)]
+    features = [resize(torch.randn(1, 8, 8, 13), 8.0).contiguous(memory_format=torch.channels_last) for _ in range(2)]
+    flow = (resize(torch.randn(1, 4, 2, 4), 32.0)[:, :, :height, :width] * 20).contiguous()
+
+    def run() -> dict[str, torch.Tensor]:
+        out = {
+            "prelu": kernels.prelu_(x.clone(), slope),
+            "residual": kernels.residual_leaky_(y.clone(), gain, x, 0.2),
+            "pack": kernels.pack_bf16_channels_last(list(parts)),
+            "shuffle": kernels.pixel_shuffle_to_float(shuffled),
+            "upsample": kernels.upsample_accumulate(update, 4.0, 4, bases),
+        }
+        for down in (1, 2, 4, 8):
+            out[f"warp {down}"] = kernels.warp_sources([(*frames, 3), (*features, 8)], flow, down)
+        return out
+
+    avx512 = run()
+    with kernels.baseline_build():
+        baseline = run()
+    for name in ("prelu", "residual", "pack", "shuffle"):
+        assert torch.equal(avx512[name], baseline[name]), name
+    for name in avx512.keys() - {"prelu", "residual", "pack", "shuffle"}:
+        assert (avx512[name] - baseline[name]).abs().max() < 1e-4, name
+
+
+@needs_kernels
 def test_fused_pixel_shuffle_is_bit_exact():
     torch.manual_seed(5)
     x = (torch.randn(1, 52, 18, 30) * 10).to(torch.bfloat16).contiguous(memory_format=torch.channels_last)

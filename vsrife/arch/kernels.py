@@ -8,9 +8,11 @@ package (``setup.py``) and links the OpenMP runtime PyTorch already loaded, so b
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import importlib.machinery
 import itertools
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -70,6 +72,8 @@ def _declare(library: ctypes.CDLL) -> None:
         ctypes.c_void_p,  # out (array of pointers, one per image)
         ctypes.c_int,  # threads
     ]
+    library.vsrife_use_baseline.restype = None
+    library.vsrife_use_baseline.argtypes = [ctypes.c_int]
     library.vsrife_pack_bf16_channels_last.restype = None
     library.vsrife_pack_bf16_channels_last.argtypes = [
         ctypes.c_void_p,  # plane pointers
@@ -108,6 +112,19 @@ def _check(status: int) -> None:
 def available() -> bool:
     """Whether the kernel library was built and loads."""
     return _library is not None
+
+
+@contextlib.contextmanager
+def baseline_build() -> Iterator[None]:
+    """Run every kernel's baseline build instead of its x86-64-v4 (AVX-512) one, which this CPU may otherwise
+    pick: the tests compare the two. Not thread-safe: for tests only."""
+    if _library is None:
+        raise RuntimeError("the kernel library is not built")
+    _library.vsrife_use_baseline(1)
+    try:
+        yield
+    finally:
+        _library.vsrife_use_baseline(0)
 
 
 def usable(x: Tensor) -> bool:
