@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from vsrife.arch import SPECS, kernels
-from vsrife.arch.layers import resize, resize_twice, warp_pair, warp_pair_resized
+from vsrife.arch.layers import PReLU, ResConv, resize, resize_twice, warp_pair, warp_pair_resized
 from vsrife.weights import load_network
 
 from .test_conformance import inputs, synthetic_network
@@ -138,6 +138,32 @@ def test_fused_prelu_and_packing_are_bit_exact():
     assert packed.is_contiguous(memory_format=torch.channels_last)
     assert torch.equal(packed, torch.cat(parts, 1).to(torch.bfloat16, memory_format=torch.channels_last))
     assert not kernels.pack_usable([*parts, torch.rand(1, 1, 15, 25)], torch.bfloat16, torch.channels_last)
+
+
+@needs_kernels
+def test_prelu_and_resconv_follow_every_change_of_their_weights():
+    """They keep their per-channel weights tiled for the kernels between calls; each way a weight can change
+    must show in the next output."""
+    torch.manual_seed(9)
+    prelu, resconv = PReLU(32), ResConv(32)
+    x = torch.randn(1, 32, 10, 14).to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+
+    def check() -> None:
+        with torch.no_grad():
+            assert torch.equal(prelu(x.clone()), F.prelu(x, prelu.weight))
+            y = resconv.conv(x)
+            assert torch.equal(resconv(x), F.leaky_relu(y * resconv.beta + x, 0.2))
+
+    for module in (prelu, resconv):
+        module.to(torch.bfloat16, memory_format=torch.channels_last)  # new .data under the same Parameter
+    check()
+    with torch.no_grad():  # in place, as an optimiser step
+        prelu.weight.mul_(-3)
+        resconv.beta.add_(0.5)
+    check()
+    prelu.load_state_dict({"weight": torch.rand(32).to(torch.bfloat16)})
+    resconv.beta = torch.nn.Parameter(torch.rand(1, 32, 1, 1).to(torch.bfloat16))  # another tensor
+    check()
 
 
 @pytest.mark.parametrize("down", [2.0, 4.0, 8.0, 16.0])

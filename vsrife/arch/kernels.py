@@ -211,13 +211,25 @@ def bf16_usable(x: Tensor) -> bool:
     )
 
 
+def tile_per_channel(values: Tensor) -> Tensor:
+    """Per-channel values as :func:`prelu_` and :func:`residual_leaky_` read them: float32, repeated
+    ``PRELU_TILE`` times (the kernels run over tiles of pixels). Both accept either form; modules keep the
+    tiled one (:class:`~vsrife.arch.layers.TiledWeight`) rather than rebuilding it on every call."""
+    return values.detach().to(torch.float32).reshape(-1).repeat(PRELU_TILE)
+
+
+def _per_channel(x: Tensor) -> tuple[int, int]:
+    """The sizes a per-channel argument of the bfloat16 kernels may have for ``x``: plain, or tiled."""
+    return x.shape[1], x.shape[1] * PRELU_TILE
+
+
 def residual_leaky_(y: Tensor, gain: Tensor, x: Tensor, slope: float) -> Tensor:
     """``leaky_relu(y * gain + x, slope)`` into ``y``, in one pass instead of three, bit for bit PyTorch's
-    (v4.5+'s ResConv: ``y`` the convolution's output, ``gain`` its per-channel ``beta``, ``x`` its input).
-    Both tensors bfloat16 channels-last of one shape."""
-    if not (bf16_usable(y) and bf16_usable(x) and x.shape == y.shape and gain.numel() == y.shape[1]):
+    (v4.5+'s ResConv: ``y`` the convolution's output, ``gain`` its per-channel ``beta``, plain or as
+    :func:`tile_per_channel` makes it, ``x`` its input). Both tensors bfloat16 channels-last of one shape."""
+    if not (bf16_usable(y) and bf16_usable(x) and x.shape == y.shape and gain.numel() in _per_channel(y)):
         raise ValueError("residual_leaky_ takes two bfloat16 channels-last CPU tensors of one shape, one gain each")
-    gains = gain.detach().to(torch.float32).reshape(-1).repeat(PRELU_TILE)
+    gains = gain if gain.numel() > y.shape[1] else tile_per_channel(gain)
     n, c, h, w = y.shape
     _library.vsrife_residual_leaky_bf16_channels_last(  # type: ignore[union-attr]
         y.data_ptr(), x.data_ptr(), gains.data_ptr(), n * h * w, c, slope, torch.get_num_threads()
@@ -226,11 +238,12 @@ def residual_leaky_(y: Tensor, gain: Tensor, x: Tensor, slope: float) -> Tensor:
 
 
 def prelu_(x: Tensor, slope: Tensor) -> Tensor:
-    """In-place PReLU of a bfloat16 channels-last tensor (one slope per channel); bit for bit
-    ``torch.nn.functional.prelu``, in one pass instead of a copy."""
-    if not bf16_usable(x) or slope.numel() != x.shape[1]:
+    """In-place PReLU of a bfloat16 channels-last tensor (one slope per channel, plain or as
+    :func:`tile_per_channel` makes it); bit for bit ``torch.nn.functional.prelu``, in one pass instead of a
+    copy."""
+    if not bf16_usable(x) or slope.numel() not in _per_channel(x):
         raise ValueError("prelu_ takes a bfloat16 channels-last CPU tensor and one slope per channel")
-    slopes = slope.detach().to(torch.float32).repeat(PRELU_TILE)  # the kernel runs over tiles of pixels
+    slopes = slope if slope.numel() > x.shape[1] else tile_per_channel(slope)
     n, c, h, w = x.shape
     _library.vsrife_prelu_bf16_channels_last(  # type: ignore[union-attr]
         x.data_ptr(), slopes.data_ptr(), n * h * w, c, torch.get_num_threads()
