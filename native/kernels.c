@@ -527,3 +527,73 @@ int vsrife_warp_sources(const float *const *images, const int64_t *groups, const
     }
     return failed ? -1 : 0;
 }
+
+/* ---- the result: both frames warped and blended by the mask, in one pass -------------------------------------- */
+
+INLINE void warp_blend_row(const v4f *restrict px0, const v4f *restrict px1, const Points *restrict p0,
+                           const Points *restrict p1, const float *restrict alpha, int64_t w, int64_t channels,
+                           float *restrict out, int64_t plane) {
+    for (int64_t x = 0; x < w; x++) {
+        const float a = alpha[x];
+        const v4f value = sample(px0, 1, p0, x) * a + sample(px1, 1, p1, x) * (1.0f - a);
+        for (int64_t lane = 0; lane < channels; lane++) out[lane * plane + x] = value[lane];
+    }
+}
+
+typedef void (*BlendRow)(const v4f *, const v4f *, const Points *, const Points *, const float *, int64_t, int64_t,
+                         float *, int64_t);
+
+#if HAVE_V4
+TARGET_V4 static void warp_blend_row_v4(const v4f *px0, const v4f *px1, const Points *p0, const Points *p1,
+                                        const float *alpha, int64_t w, int64_t channels, float *out, int64_t plane) {
+    warp_blend_row(px0, px1, p0, p1, alpha, w, channels, out, plane);
+}
+#endif
+
+static void warp_blend_row_base(const v4f *px0, const v4f *px1, const Points *p0, const Points *p1,
+                                const float *alpha, int64_t w, int64_t channels, float *out, int64_t plane) {
+    warp_blend_row(px0, px1, p0, p1, alpha, w, channels, out, plane);
+}
+
+/*
+ * out (channels planes of H x W) = warp(image0, flow[0:2]) * alpha + warp(image1, flow[2:4]) * (1 - alpha):
+ * the frame of every version without a refinement network, without storing the two warped frames.
+ * image0, image1: H x W x 4 float32, channels-last, 16-byte aligned (warp_layout of frames of 1-4 channels);
+ * flow: 4 x H x W, pixels; alpha: H x W (the mask's sigmoid). Returns 0, or -1 if memory ran out.
+ */
+int vsrife_warp_blend(const float *image0, const float *image1, const float *flow, const float *alpha, int64_t H,
+                      int64_t W, int64_t channels, float *out, int threads) {
+    BlendRow row = warp_blend_row_base;
+    PointsFn points = sample_points_base;
+#if HAVE_V4
+    if (CPU_HAS_V4()) {
+        row = warp_blend_row_v4;
+        points = sample_points_v4;
+    }
+#endif
+    const int64_t full = H * W;
+    int failed = 0;
+#pragma omp parallel num_threads(threads) reduction(| : failed)
+    {
+        void *memory = malloc((4 * sizeof(int32_t) + 2 * sizeof(float)) * (size_t)(2 * W));
+        failed = memory == NULL;
+        Points side[2];
+        for (int64_t k = 0; k < 2 && !failed; k++) {
+            int32_t *ints = (int32_t *)memory + k * 4 * W;
+            float *floats = (float *)((int32_t *)memory + 2 * 4 * W) + k * 2 * W;
+            side[k] = (Points){ints, ints + W, ints + 2 * W, ints + 3 * W, floats, floats + W};
+        }
+#pragma omp for schedule(static)
+        for (int64_t y = 0; y < H; y++) {
+            if (failed) continue;
+            for (int64_t k = 0; k < 2; k++) {
+                const float *fx = flow + 2 * k * full + y * W;
+                points(side[k], W, 1, 0, y, fx, fx + full, H, W);
+            }
+            row((const v4f *)image0, (const v4f *)image1, &side[0], &side[1], alpha + y * W, W, channels,
+                out + y * W, full);
+        }
+        free(memory);
+    }
+    return failed ? -1 : 0;
+}

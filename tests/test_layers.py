@@ -205,6 +205,26 @@ def test_fused_warp_and_down_sampling_match_pytorch(down):
 
 
 @needs_kernels
+def test_fused_warp_and_blend_match_pytorch():
+    """The result of versions without refinement: both warps and the blend by the mask in one pass."""
+    torch.manual_seed(10)
+    height, width = 96, 152  # 152: not a whole number of 16-point vectors
+    frames = resize(torch.rand(2, 3, 12, 19), 8.0)
+    flow = (resize(torch.randn(1, 4, 3, 5), 32.0)[:, :, :height, :width] * 15).contiguous()
+    flow[:, :, :4, :4] = float(width)  # clamped to the border
+    alpha = torch.sigmoid(torch.randn(1, 1, height, width) * 3)
+    layouts = [kernels.warp_layout(frames[i : i + 1]) for i in range(2)]
+    warped0, warped1 = warp_pair(frames, flow)
+    fused = kernels.warp_blend(*layouts, 3, flow, alpha)
+    assert fused.shape == (1, 3, height, width)
+    assert (fused - (warped0 * alpha + warped1 * (1 - alpha))).abs().max() < 1e-4
+    with pytest.raises(ValueError, match="does not fit"):
+        kernels.warp_blend(*layouts, 3, flow, alpha[..., :-1].contiguous())
+    with pytest.raises(ValueError, match="warp_layout"):
+        kernels.warp_blend(frames[:1], layouts[1], 3, flow, alpha)
+
+
+@needs_kernels
 @pytest.mark.skipif(torch.backends.cpu.get_cpu_capability() != "AVX512", reason="this CPU runs only the baseline")
 def test_baseline_and_avx512_builds_of_every_kernel_agree():
     """Each kernel is built for x86-64-v4 and for the baseline; CPUs without AVX-512 run the second, which the
@@ -225,6 +245,7 @@ def test_baseline_and_avx512_builds_of_every_kernel_agree():
     frames = [kernels.warp_layout(resize(torch.rand(1, 3, 8, 13), 8.0)) for _ in range(2)]
     features = [resize(torch.randn(1, 8, 8, 13), 8.0).contiguous(memory_format=torch.channels_last) for _ in range(2)]
     flow = (resize(torch.randn(1, 4, 2, 4), 32.0)[:, :, :height, :width] * 20).contiguous()
+    alpha = torch.rand(1, 1, height, width)
 
     def run() -> dict[str, torch.Tensor]:
         out = {
@@ -236,6 +257,7 @@ def test_baseline_and_avx512_builds_of_every_kernel_agree():
         }
         for down in (1, 2, 4, 8):
             out[f"warp {down}"] = kernels.warp_sources([(*frames, 3), (*features, 8)], flow, down)
+        out["warp and blend"] = kernels.warp_blend(*frames, 3, flow, alpha)
         return out
 
     avx512 = run()

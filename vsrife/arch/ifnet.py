@@ -235,15 +235,18 @@ class _Update:
 @dataclass
 class FlowEstimate:
     """Result of the coarse-to-fine pass: final flow (pixels), mask logits and the two warped frames, and
-    the same after every block (``flows``, ``masks``, ``warps``), which training supervises."""
+    the same after every block (``flows``, ``masks``, ``warps``), which training supervises. When the
+    caller asked to warp the result itself, the warped frames are ``None`` and ``frames`` holds the two
+    frames in the fused warp's layout with their channel count (for :func:`~vsrife.arch.kernels.warp_blend`)."""
 
     flow: Tensor
     mask: Tensor
-    warped0: Tensor
-    warped1: Tensor
+    warped0: Tensor | None
+    warped1: Tensor | None
     flows: list[Tensor]
     masks: list[Tensor]
     warps: list[tuple[Tensor, Tensor]]
+    frames: tuple[Tensor, Tensor, int] | None = None
 
     def blended(self, i: int) -> Tensor:
         """Block ``i``'s frame: its two warps blended by its mask."""
@@ -358,14 +361,24 @@ class IFNet(nn.Module):
 
         if ensemble and not spec.can_ensemble:
             raise ValueError(f"RIFE {spec.name} does not support ensemble")
-        est = self.estimate_flow(sides, scales, ensemble or spec.ensemble is Ensemble.ALWAYS, layouts=layouts)
+        resized_result = spec.resize_input and scale != 1.0
+        est = self.estimate_flow(
+            sides,
+            scales,
+            ensemble or spec.ensemble is Ensemble.ALWAYS,
+            layouts=layouts,
+            warp_result=spec.refine or resized_result,  # else the fast path warps and blends in one pass
+        )
         mask, flow, warped0, warped1 = est.mask, est.flow, est.warped0, est.warped1
-        if spec.resize_input and scale != 1.0:
+        if resized_result:
             # 3.5 brings the flow back to full size but warps the resized frames (upstream's behaviour)
             flow = resize(flow, 1.0 / scale) / scale
             mask = resize(mask, 1.0 / scale)
             warped0, warped1 = warp(img0, flow[:, :2]), warp(img1, flow[:, 2:4])
         alpha = torch.sigmoid(mask)
+        if warped0 is None or warped1 is None:
+            assert est.frames is not None
+            return kernels.warp_blend(*est.frames, flow.contiguous(), alpha.contiguous())
         merged = warped0 * alpha + warped1 * (1 - alpha)
         if spec.refine:
             merged = self.refine(img0, img1, warped0, warped1, mask, flow, merged)
@@ -509,9 +522,12 @@ class IFNet(nn.Module):
         ensemble: bool,
         keep_history: bool = False,
         layouts: tuple[Tensor, Tensor] | None = None,
+        warp_result: bool = True,
     ) -> FlowEstimate:
         """Run the student blocks coarse to fine; ``scales`` are the per-block down-sampling factors;
-        ``layouts``: both frames' :meth:`warp_layout`, if the caller has them already.
+        ``layouts``: both frames' :meth:`warp_layout`, if the caller has them already. Without
+        ``warp_result`` the fast path leaves the final warp to the caller (see :class:`FlowEstimate`), who
+        blends in the same pass; other paths warp as always.
 
         With ``keep_history`` every block's flow, mask and warps are kept (training supervises them);
         inference keeps only the last ones: at 1080p each block's set is about 100 MB.
@@ -557,6 +573,9 @@ class IFNet(nn.Module):
                 update = update.averaged_with_reverse(reverse)
             flow, mask = self._accumulate(flow, mask, update)
             hidden = update.hidden
+            if i == len(blocks) - 1 and not (warp_result or keep_history) and sources.layouts is not None:
+                assert mask is not None
+                return FlowEstimate(flow, mask, None, None, [flow], [mask], [], sources.layouts[0])
             warped, wfeats = self._warp_sources(i + 1, sources, flow, scales, keep_history)
             if keep_history or i == len(blocks) - 1:
                 flows.append(flow)

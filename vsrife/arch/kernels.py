@@ -72,6 +72,16 @@ def _declare(library: ctypes.CDLL) -> None:
         ctypes.c_void_p,  # out (array of pointers, one per image)
         ctypes.c_int,  # threads
     ]
+    library.vsrife_warp_blend.restype = ctypes.c_int
+    library.vsrife_warp_blend.argtypes = [
+        ctypes.c_void_p,  # image 0 (channels-last, four channels)
+        ctypes.c_void_p,  # image 1
+        ctypes.c_void_p,  # flow
+        ctypes.c_void_p,  # alpha
+        *[ctypes.c_int64] * 3,  # H, W, channels
+        ctypes.c_void_p,  # out
+        ctypes.c_int,  # threads
+    ]
     library.vsrife_use_baseline.restype = None
     library.vsrife_use_baseline.argtypes = [ctypes.c_int]
     library.vsrife_pack_bf16_channels_last.restype = None
@@ -358,4 +368,38 @@ def warp_sources(pairs: list[tuple[Tensor, Tensor, int]], flow: Tensor, down: in
         torch.get_num_threads(),
     )
     _check(status)
+    return out
+
+
+def warp_blend(image0: Tensor, image1: Tensor, channels: int, flow: Tensor, alpha: Tensor) -> Tensor:
+    """``warp(image0, flow[:, :2]) * alpha + warp(image1, flow[:, 2:4]) * (1 - alpha)`` in one pass, the
+    warped frames never stored: the result of every version without a refinement network.
+
+    ``image0``, ``image1``: ``1 x 4 x H x W`` in :func:`warp_layout` (of frames with ``channels`` <= 4);
+    ``flow``: contiguous ``1 x 4 x H x W`` in pixels; ``alpha``: ``1 x 1 x H x W`` (the mask's sigmoid).
+    Returns ``1 x channels x H x W`` float32, equal to the PyTorch operations up to float rounding."""
+    _, four, height, width = flow.shape
+    if not (usable(flow) and flow.is_contiguous() and flow.shape[0] == 1 and four == 4):
+        raise ValueError("warp_blend takes a contiguous 1 x 4 x H x W float32 CPU flow")
+    if not (usable(alpha) and alpha.is_contiguous() and alpha.shape == (1, 1, height, width)):
+        raise ValueError(f"alpha {tuple(alpha.shape)} does not fit flow {tuple(flow.shape)}")
+    for image in (image0, image1):
+        if not (usable(image) and image.shape == (1, 4, height, width) and 0 < channels <= 4):
+            raise ValueError(f"image {tuple(image.shape)} is no 4-channel warp_layout of the flow's size")
+        if not image.is_contiguous(memory_format=torch.channels_last) or image.data_ptr() % 16:
+            raise ValueError("images must be in warp_layout (channels-last, 16-byte aligned)")
+    out = torch.empty((1, channels, height, width), dtype=torch.float32)
+    _check(
+        _library.vsrife_warp_blend(  # type: ignore[union-attr]
+            image0.data_ptr(),
+            image1.data_ptr(),
+            flow.data_ptr(),
+            alpha.data_ptr(),
+            height,
+            width,
+            channels,
+            out.data_ptr(),
+            torch.get_num_threads(),
+        )
+    )
     return out
