@@ -247,18 +247,25 @@ void vsrife_residual_leaky_bf16_channels_last(uint16_t *y, const uint16_t *x, co
     }
 }
 
+/* Per tile of pixels: each channel rounded into a planar buffer (vectorised), then the buffer written out
+ * pixel by pixel, so that the stores run along the output: storing each channel with a stride of c was
+ * 1.5x slower, and tiles of 64 pixels instead of 128 made each plane's reads too short to stream well
+ * (4.22's 36 channels at 736x1280: 23.6 -> 13.8 -> 10.4-11.8 ms). */
 INLINE void pack_row(const float *const *restrict planes, int64_t c, int64_t offset, int64_t w,
                      uint16_t *restrict out) {
-    enum { TILE = 64 };
-    uint16_t tile[TILE];
-    for (int64_t start = 0; start < w; start += TILE) {
-        const int64_t count = w - start < TILE ? w - start : TILE;
+    enum { BUFFER = 8192, MAX_TILE = 128 };
+    uint16_t tile[BUFFER];
+    const int64_t pixels = c * MAX_TILE <= BUFFER ? MAX_TILE : (BUFFER / c > 0 ? BUFFER / c : 1);
+    for (int64_t start = 0; start < w; start += pixels) {
+        const int64_t count = w - start < pixels ? w - start : pixels;
         for (int64_t ch = 0; ch < c; ch++) {
             const float *restrict src = planes[ch] + offset + start;
-            for (int64_t x = 0; x < count; x++) tile[x] = float_to_bf16(src[x]); /* vectorised */
-            uint16_t *restrict dst = out + start * c + ch;
-            for (int64_t x = 0; x < count; x++) dst[x * c] = tile[x];
+            uint16_t *restrict row = tile + ch * pixels;
+            for (int64_t x = 0; x < count; x++) row[x] = float_to_bf16(src[x]);
         }
+        uint16_t *restrict dst = out + start * c;
+        for (int64_t x = 0; x < count; x++)
+            for (int64_t ch = 0; ch < c; ch++) dst[x * c + ch] = tile[ch * pixels + x];
     }
 }
 
