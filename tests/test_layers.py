@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
@@ -164,6 +166,25 @@ def test_prelu_and_resconv_follow_every_change_of_their_weights():
     prelu.load_state_dict({"weight": torch.rand(32).to(torch.bfloat16)})
     resconv.beta = torch.nn.Parameter(torch.rand(1, 32, 1, 1).to(torch.bfloat16))  # another tensor
     check()
+
+
+@needs_kernels
+def test_prelu_shared_by_threads_from_its_first_call():
+    """Streams share one network: threads that call a fresh PReLU at once must each get the right output."""
+    torch.manual_seed(11)
+    x = torch.randn(1, 32, 10, 14).to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+
+    def call(prelu: PReLU, start: threading.Barrier) -> torch.Tensor:
+        start.wait()
+        with torch.no_grad():
+            return prelu(x.clone())
+
+    for _ in range(50):
+        prelu = PReLU(32).to(torch.bfloat16)
+        start = threading.Barrier(4)
+        with ThreadPoolExecutor(4) as pool:
+            outputs = list(pool.map(call, [prelu] * 4, [start] * 4))
+        assert all(torch.equal(out, F.prelu(x, prelu.weight)) for out in outputs)
 
 
 @pytest.mark.parametrize("down", [2.0, 4.0, 8.0, 16.0])

@@ -338,23 +338,29 @@ def test_several_frames_are_in_flight(small, monkeypatch):
 
 
 @pytest.mark.parametrize("streams", [1, 2])
-def test_torch_runs_only_on_the_stream_threads(bikes, streams):
+def test_torch_runs_only_on_the_stream_threads(streams):
     """Loading, preparing, the network and the copy into the output frame all run on the filter's own threads,
     one per stream: a thread that runs torch owns an OpenMP pool, and once libgomp manages more threads than
     cores its barriers sleep instead of spinning (the network was ~7% slower). Threads as the profiler
-    numbers them; frames large enough that copies run in parallel loops."""
-    profiler = pytest.importorskip("torch.profiler")
-    from torch._C._profiler import _ExperimentalConfig
-
-    clip = bikes[40:46].resize.Bicubic(320, 240)
-    all_threads = _ExperimentalConfig(profile_all_threads=True)
-    with profiler.profile(activities=[profiler.ProfilerActivity.CPU], experimental_config=all_threads) as prof:
-        out = clip.rife.RIFE(multi=2, num_streams=streams, sc=False)
-        frames = [out.get_frame_async(i) for i in range(out.num_frames)]
-        for f in frames:
-            f.result()
-    threads = {event.thread for event in prof.events() if event.name.startswith("aten::")}
-    assert len(threads) == streams, sorted(threads)
+    numbers them, in a fresh process (no other test's frames still in flight); frames large enough that
+    copies run in parallel loops."""
+    code = (
+        "import vapoursynth as vs\n"
+        "from torch import profiler\n"
+        "from torch._C._profiler import _ExperimentalConfig\n"
+        "from vsrife.samples import sample_path\n"
+        "clip = vs.core.bs.VideoSource(str(sample_path('bikes.mp4')))[40:46].resize.Bicubic(320, 240)\n"
+        "config = _ExperimentalConfig(profile_all_threads=True)\n"
+        "with profiler.profile(activities=[profiler.ProfilerActivity.CPU], experimental_config=config) as prof:\n"
+        f"    out = clip.rife.RIFE(multi=2, num_streams={streams}, sc=False)\n"
+        "    for f in [out.get_frame_async(i) for i in range(out.num_frames)]:\n"
+        "        f.result()\n"
+        "print(sorted({e.thread for e in prof.events() if e.name.startswith('aten::')}))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False)
+    assert result.returncode == 0, result.stderr
+    threads = result.stdout.strip().splitlines()[-1]
+    assert len(threads.strip("[]").split(",")) == streams, threads
 
 
 # --- examples -----------------------------------------------------------------------------------------

@@ -20,19 +20,22 @@ from . import kernels
 class TiledWeight:
     """A per-channel parameter as the bfloat16 kernels read it (:func:`~vsrife.arch.kernels.tile_per_channel`),
     made again only when the parameter changes: another tensor, new data (``module.to`` swaps ``.data``), or
-    an in-place update (loading, training). Rebuilding it on every call cost ~1 ms per 3.9 frame at 720p."""
+    an in-place update (loading, training). Rebuilding it on every call cost ~1 ms per 3.9 frame at 720p.
+
+    Streams share one network, so several threads may call this at once: the cache is one tuple, replaced
+    whole, and a reader never sees the state of one weight with the tiles of another."""
 
     def __init__(self) -> None:
-        self._source: weakref.ref[Tensor] | None = None
-        self._state: tuple = ()
-        self._tiled = torch.empty(0)
+        self._cache: tuple[weakref.ref[Tensor], tuple, Tensor] | None = None
 
     def __call__(self, weight: Tensor) -> Tensor:
         state = (weight.data_ptr(), weight.dtype, weight._version)
-        if self._source is None or self._source() is not weight or state != self._state:
-            self._source, self._state = weakref.ref(weight), state
-            self._tiled = kernels.tile_per_channel(weight)
-        return self._tiled
+        cache = self._cache
+        if cache is not None and cache[0]() is weight and cache[1] == state:
+            return cache[2]
+        tiled = kernels.tile_per_channel(weight)
+        self._cache = (weakref.ref(weight), state, tiled)
+        return tiled
 
 
 class PReLU(nn.PReLU):
