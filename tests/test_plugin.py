@@ -337,13 +337,13 @@ def test_several_frames_are_in_flight(small, monkeypatch):
     assert peak >= 2, peak
 
 
-@pytest.mark.parametrize("streams", [1, 2])
-def test_torch_runs_only_on_the_stream_threads(streams):
-    """Loading, preparing, the network and the copy into the output frame all run on the filter's own threads,
-    one per stream: a thread that runs torch owns an OpenMP pool, and once libgomp manages more threads than
-    cores its barriers sleep instead of spinning (the network was ~7% slower). Threads as the profiler
-    numbers them, in a fresh process (no other test's frames still in flight); frames large enough that
-    copies run in parallel loops."""
+@pytest.mark.parametrize(("streams", "filters"), [(1, 1), (2, 1), (1, 2)])
+def test_torch_runs_only_on_the_stream_threads(streams, filters):
+    """Loading, preparing, the network and the copy into the output frame all run on the stream threads, one
+    per stream, shared by every RIFE filter in the process: a thread that runs torch owns an OpenMP pool, and
+    once libgomp manages more threads than cores its barriers sleep instead of spinning (the network was ~7%
+    slower). Threads as the profiler numbers them, in a fresh process (no other test's frames still in
+    flight); frames large enough that copies run in parallel loops."""
     code = (
         "import vapoursynth as vs\n"
         "from torch import profiler\n"
@@ -352,8 +352,8 @@ def test_torch_runs_only_on_the_stream_threads(streams):
         "clip = vs.core.bs.VideoSource(str(sample_path('bikes.mp4')))[40:46].resize.Bicubic(320, 240)\n"
         "config = _ExperimentalConfig(profile_all_threads=True)\n"
         "with profiler.profile(activities=[profiler.ProfilerActivity.CPU], experimental_config=config) as prof:\n"
-        f"    out = clip.rife.RIFE(multi=2, num_streams={streams}, sc=False)\n"
-        "    for f in [out.get_frame_async(i) for i in range(out.num_frames)]:\n"
+        f"    outs = [clip.rife.RIFE(multi=2, num_streams={streams}, sc=False) for _ in range({filters})]\n"
+        "    for f in [out.get_frame_async(i) for out in outs for i in range(out.num_frames)]:\n"
         "        f.result()\n"
         "print(sorted({e.thread for e in prof.events() if e.name.startswith('aten::')}))\n"
     )

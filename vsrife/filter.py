@@ -61,6 +61,14 @@ class _Settings:
     sc_threshold: float
     sc_blend: bool
     streams: int
+    torch_threads: int | None  # per stream, on the CPU
+
+
+def use_torch_threads(count: int | None) -> None:
+    """Give the calling stream thread ``count`` intra-op threads (``None``: leave them). torch's count is per
+    thread once a thread has run a parallel loop, and filters with different stream counts share threads."""
+    if count is not None and torch.get_num_threads() != count:
+        torch.set_num_threads(count)
 
 
 def RIFE(
@@ -192,37 +200,42 @@ def _build(
         sc_threshold=DEFAULT_THRESHOLD if sc_threshold is None else float(sc_threshold),
         sc_blend=bool(sc_blend),
         streams=streams,
+        # k frames in flight on the CPU, each spread over cores/k torch threads: together they fill the cores
+        torch_threads=max(1, (os.cpu_count() or 1) // streams) if torch_device.type == "cpu" else None,
     )
-    if torch_device.type == "cpu":
-        # k frames in flight, each spread over cores/k torch threads: together they fill the cores once
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // streams))
 
     def load() -> Interpolator:
+        use_torch_threads(settings.torch_threads)
         network = load_network(model, model_path)
         return Interpolator(network, scale=scale, ensemble=bool(ensemble), device=torch_device, precision=precision)
 
     workers = _workers(streams)
-    try:  # loading copies weights in parallel loops: on a worker too, so that no other thread owns a pool
-        interpolator = workers[0].submit(load).result()
-    except BaseException:
-        for worker in workers:
-            worker.shutdown(wait=False)
-        raise
+    # loading copies weights in parallel loops: on a stream thread too, so that no other thread owns a pool
+    interpolator = workers[0].submit(load).result()
     log(
         f"model {name} on {torch_device} ({precision}), factor {factor}, {streams} stream(s)"
-        + (f", {torch.get_num_threads()} torch thread(s) each" if torch_device.type == "cpu" else "")
+        + (f", {settings.torch_threads} torch thread(s) each" if settings.torch_threads else "")
     )
     return _Graph(clip, interpolator, settings, workers).output
 
 
+_stream_threads: list[ThreadPoolExecutor] = []
+_stream_threads_lock = threading.Lock()
+
+
 def _workers(streams: int) -> list[ThreadPoolExecutor]:
-    """One thread per stream, on which all of the filter's torch work runs.
+    """The threads of streams 0 .. streams - 1, on which all torch work of every RIFE filter in the process runs.
 
     torch's OpenMP thread pools belong to the thread that starts a parallel loop: every other thread that runs
-    torch code (VapourSynth's workers, the script's main thread) would add a pool of its own. Once libgomp
-    manages more threads than there are cores, it stops spinning at barriers and sleeps instead, which made
-    the network ~7% slower at 720p. Dedicated threads keep exactly one warm pool per stream."""
-    return [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"rife-{i}") for i in range(streams)]
+    torch code (VapourSynth's workers, the script's main thread, another filter's threads) would add a pool of
+    its own. Once libgomp manages more threads than there are cores, it stops spinning at barriers and sleeps
+    instead, which made the network ~7% slower at 720p. So the threads are the process's, not the filter's:
+    stream ``i`` of every filter runs on the same thread, which keeps one warm pool."""
+    with _stream_threads_lock:
+        while len(_stream_threads) < streams:
+            index = len(_stream_threads)
+            _stream_threads.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"rife-{index}"))
+        return _stream_threads[:streams]
 
 
 class _FrameCache:
@@ -302,6 +315,7 @@ class _Graph:
 
     def _frame(self, src: int, t: float, left: vs.VideoFrame, right: vs.VideoFrame) -> vs.VideoFrame:
         """The frame at ``t`` between source frames ``src`` and ``src + 1``, as RGBS (on a worker thread)."""
+        use_torch_threads(self.settings.torch_threads)
         p0 = self.cache.get(src, lambda: self._prepare(left))
         p1 = self.cache.get(src + 1, lambda: self._prepare(right))
         with self.io.compute(), torch.inference_mode():
