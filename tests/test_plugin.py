@@ -363,6 +363,23 @@ def test_torch_runs_only_on_the_stream_threads(streams, filters):
     assert len(threads.strip("[]").split(",")) == streams, threads
 
 
+def test_chained_filters_on_shared_stream_threads_finish():
+    """RIFE of RIFE, the inner one with more streams: the outer filter's jobs queue on the same threads as
+    the inner one's, which must never wait for each other. In a subprocess, so that a deadlock fails."""
+    code = (
+        "import vapoursynth as vs\n"
+        "from vsrife.samples import sample_path\n"
+        "clip = vs.core.bs.VideoSource(str(sample_path('bikes.mp4')))[40:46].resize.Bicubic(160, 96)\n"
+        "out = clip.rife.RIFE(multi=2, num_streams=2).rife.RIFE(multi=2, num_streams=1)\n"
+        "print(sum(1 for f in [out.get_frame_async(i) for i in range(out.num_frames)] if f.result()))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-1] == "24"
+
+
 # --- examples -----------------------------------------------------------------------------------------
 
 

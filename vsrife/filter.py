@@ -64,7 +64,7 @@ class _Settings:
     torch_threads: int | None  # per stream, on the CPU
 
 
-def use_torch_threads(count: int | None) -> None:
+def _use_torch_threads(count: int | None) -> None:
     """Give the calling stream thread ``count`` intra-op threads (``None``: leave them). torch's count is per
     thread once a thread has run a parallel loop, and filters with different stream counts share threads."""
     if count is not None and torch.get_num_threads() != count:
@@ -205,7 +205,7 @@ def _build(
     )
 
     def load() -> Interpolator:
-        use_torch_threads(settings.torch_threads)
+        _use_torch_threads(settings.torch_threads)
         network = load_network(model, model_path)
         return Interpolator(network, scale=scale, ensemble=bool(ensemble), device=torch_device, precision=precision)
 
@@ -315,7 +315,7 @@ class _Graph:
 
     def _frame(self, src: int, t: float, left: vs.VideoFrame, right: vs.VideoFrame) -> vs.VideoFrame:
         """The frame at ``t`` between source frames ``src`` and ``src + 1``, as RGBS (on a worker thread)."""
-        use_torch_threads(self.settings.torch_threads)
+        _use_torch_threads(self.settings.torch_threads)
         p0 = self.cache.get(src, lambda: self._prepare(left))
         p1 = self.cache.get(src + 1, lambda: self._prepare(right))
         with self.io.compute(), torch.inference_mode():
