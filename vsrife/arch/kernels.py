@@ -320,6 +320,26 @@ def warp_layout(image: Tensor) -> Tensor:
     return out
 
 
+def _check_flow(flow: Tensor, kernel: str) -> tuple[int, int]:
+    """The height and width of a flow the warp kernels take (contiguous ``1 x 4 x H x W`` float32, CPU)."""
+    _, four, height, width = flow.shape
+    if not (usable(flow) and flow.is_contiguous() and flow.shape[0] == 1 and four == 4):
+        raise ValueError(f"{kernel} takes a contiguous 1 x 4 x H x W float32 CPU flow")
+    return height, width
+
+
+def _check_layout(image: Tensor, flow: Tensor) -> int:
+    """The channels (a multiple of four) of an image in :func:`warp_layout` that fits ``flow``."""
+    padded = image.shape[1]
+    if not (usable(image) and image.shape == (1, padded, *flow.shape[2:])):
+        raise ValueError(f"image {tuple(image.shape)} does not fit flow {tuple(flow.shape)}")
+    if padded % 4 or not image.is_contiguous(memory_format=torch.channels_last) or image.data_ptr() % 16:
+        raise ValueError("images must be in warp_layout (channels-last, 16-byte aligned)")
+    if image.numel() >= 2**31:  # the kernels index pixels with 32-bit integers
+        raise ValueError(f"an image of 2^31 values or more: {tuple(image.shape)}")
+    return padded
+
+
 def warp_sources(pairs: list[tuple[Tensor, Tensor, int]], flow: Tensor, down: int = 1) -> Tensor:
     """Warp image pairs by a flow and down-sample the results in one pass (the fast path's block inputs).
 
@@ -331,21 +351,15 @@ def warp_sources(pairs: list[tuple[Tensor, Tensor, int]], flow: Tensor, down: in
     pair, the ``channels`` of image 0 then those of image 1; equal to the PyTorch operations up to float
     rounding.
     """
-    _, four, height, width = flow.shape
-    if not (usable(flow) and flow.is_contiguous() and flow.shape[0] == 1 and four == 4):
-        raise ValueError("warp_sources takes a contiguous 1 x 4 x H x W float32 CPU flow")
+    height, width = _check_flow(flow, "warp_sources")
     if not 0 < len(pairs) <= MAX_WARP_SOURCES or down < 1 or down & (down - 1):
         raise ValueError(f"warp_sources takes 1 to {MAX_WARP_SOURCES} pairs and a power-of-two factor, not {down}")
     images, groups, channels = [], [], []
     for image0, image1, used in pairs:
         for image in (image0, image1):
-            padded = image.shape[1]
-            if not (usable(image) and image.shape == (1, padded, height, width)):
-                raise ValueError(f"image {tuple(image.shape)} does not fit flow {tuple(flow.shape)}")
-            if padded % 4 or not image.is_contiguous(memory_format=torch.channels_last) or image.data_ptr() % 16:
-                raise ValueError("images must be in warp_layout (channels-last, 16-byte aligned)")
-            if not 0 < used <= padded or height * width * padded >= 2**31:
-                raise ValueError(f"{used} channels of {padded}, or an image of 2^31 values or more")
+            padded = _check_layout(image, flow)
+            if not 0 < used <= padded:
+                raise ValueError(f"{used} channels wanted of {padded}")
             images.append(image.data_ptr())
             groups.append(padded // 4)
             channels.append(used)
@@ -378,16 +392,11 @@ def warp_blend(image0: Tensor, image1: Tensor, channels: int, flow: Tensor, alph
     ``image0``, ``image1``: ``1 x 4 x H x W`` in :func:`warp_layout` (of frames with ``channels`` <= 4);
     ``flow``: contiguous ``1 x 4 x H x W`` in pixels; ``alpha``: ``1 x 1 x H x W`` (the mask's sigmoid).
     Returns ``1 x channels x H x W`` float32, equal to the PyTorch operations up to float rounding."""
-    _, four, height, width = flow.shape
-    if not (usable(flow) and flow.is_contiguous() and flow.shape[0] == 1 and four == 4):
-        raise ValueError("warp_blend takes a contiguous 1 x 4 x H x W float32 CPU flow")
+    height, width = _check_flow(flow, "warp_blend")
     if not (usable(alpha) and alpha.is_contiguous() and alpha.shape == (1, 1, height, width)):
         raise ValueError(f"alpha {tuple(alpha.shape)} does not fit flow {tuple(flow.shape)}")
-    for image in (image0, image1):
-        if not (usable(image) and image.shape == (1, 4, height, width) and 0 < channels <= 4):
-            raise ValueError(f"image {tuple(image.shape)} is no 4-channel warp_layout of the flow's size")
-        if not image.is_contiguous(memory_format=torch.channels_last) or image.data_ptr() % 16:
-            raise ValueError("images must be in warp_layout (channels-last, 16-byte aligned)")
+    if not (_check_layout(image0, flow) == _check_layout(image1, flow) == 4 and 0 < channels <= 4):
+        raise ValueError(f"warp_blend takes layouts of four channels and 1 to 4 of them wanted, not {channels}")
     out = torch.empty((1, channels, height, width), dtype=torch.float32)
     _check(
         _library.vsrife_warp_blend(  # type: ignore[union-attr]
