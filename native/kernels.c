@@ -375,6 +375,18 @@ INLINE v4f sample(const v4f *restrict px, int64_t groups, const Points *restrict
     return top + (bottom - top) * p->wy[j];
 }
 
+/* `sets` sets of `count` sampling points in one block of memory (the caller frees it); NULL if out of memory */
+static void *alloc_points(Points *points, int64_t sets, int64_t count) {
+    void *memory = malloc((4 * sizeof(int32_t) + 2 * sizeof(float)) * (size_t)(sets * count));
+    if (memory == NULL) return NULL;
+    for (int64_t k = 0; k < sets; k++) {
+        int32_t *ints = (int32_t *)memory + k * 4 * count;
+        float *floats = (float *)((int32_t *)memory + sets * 4 * count) + k * 2 * count;
+        points[k] = (Points){ints, ints + count, ints + 2 * count, ints + 3 * count, floats, floats + count};
+    }
+    return memory;
+}
+
 typedef void (*PointsFn)(Points, int64_t, int64_t, int64_t, int64_t, const float *, const float *, int64_t, int64_t);
 
 static void sample_points_base(Points p, int64_t count, int64_t step, int64_t x_offset, int64_t y, const float *fx,
@@ -500,14 +512,9 @@ int vsrife_warp_sources(const float *const *images, const int64_t *groups, const
     int failed = 0;
 #pragma omp parallel num_threads(threads) reduction(| : failed)
     {
-        void *memory = malloc((4 * sizeof(int32_t) + 2 * sizeof(float)) * (size_t)(sets * w));
-        failed = memory == NULL;
         RowPoints rp = {.count = sets};
-        for (int64_t k = 0; k < sets && !failed; k++) {
-            int32_t *ints = (int32_t *)memory + k * 4 * w;
-            float *floats = (float *)((int32_t *)memory + sets * 4 * w) + k * 2 * w;
-            rp.points[k] = (Points){ints, ints + w, ints + 2 * w, ints + 3 * w, floats, floats + w};
-        }
+        void *memory = alloc_points(rp.points, sets, w);
+        failed = memory == NULL;
 #pragma omp for collapse(2) schedule(static)
         for (int64_t side = 0; side < 2; side++) {
             for (int64_t y = 0; y < h; y++) {
@@ -582,14 +589,9 @@ int vsrife_warp_blend(const float *image0, const float *image1, const float *flo
     int failed = 0;
 #pragma omp parallel num_threads(threads) reduction(| : failed)
     {
-        void *memory = malloc((4 * sizeof(int32_t) + 2 * sizeof(float)) * (size_t)(2 * W));
-        failed = memory == NULL;
         Points side[2];
-        for (int64_t k = 0; k < 2 && !failed; k++) {
-            int32_t *ints = (int32_t *)memory + k * 4 * W;
-            float *floats = (float *)((int32_t *)memory + 2 * 4 * W) + k * 2 * W;
-            side[k] = (Points){ints, ints + W, ints + 2 * W, ints + 3 * W, floats, floats + W};
-        }
+        void *memory = alloc_points(side, 2, W);
+        failed = memory == NULL;
 #pragma omp for schedule(static)
         for (int64_t y = 0; y < H; y++) {
             if (failed) continue;
