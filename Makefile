@@ -37,12 +37,12 @@ demo: $(STAMP)
 	$(PY) examples/demo.py --out output
 
 test: $(STAMP)
-	$(VENV)/bin/ruff check vsrife training tests examples
+	$(VENV)/bin/ruff check vsrife training tests examples tools
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check vsrife training tests examples
-	$(VENV)/bin/ruff format --check vsrife training tests examples
+	$(VENV)/bin/ruff check vsrife training tests examples tools
+	$(VENV)/bin/ruff format --check vsrife training tests examples tools
 
 clean:
 	rm -rf $(VENV) build *.egg-info output

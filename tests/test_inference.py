@@ -12,7 +12,8 @@ from vsrife.inference import Interpolator, dyadic
 from vsrife.weights import load_network
 
 from .conftest import psnr
-from .test_conformance import inputs, synthetic_network
+from .reference import inputs
+from .test_conformance import synthetic_network
 
 # triplets (n-1, n, n+1) away from the cuts in bikes.mp4 (29/30, 75/76, 136/137, 186/187, 241/242)
 TRIPLETS = {"bikes.mp4": [5, 50, 100, 160, 210, 230], "bigbuckbunny.mp4": [5, 21, 37, 53, 101]}

@@ -14,7 +14,8 @@ from vsrife.arch import SPECS, kernels
 from vsrife.arch.layers import PReLU, ResConv, resize, resize_twice, warp_pair, warp_pair_resized
 from vsrife.weights import load_network
 
-from .test_conformance import inputs, synthetic_network
+from .reference import inputs
+from .test_conformance import synthetic_network
 
 KERNELS_MISSING = "the kernel library is built by setup.py (make venv)"
 needs_kernels = pytest.mark.skipif(not kernels.available(), reason=KERNELS_MISSING)

@@ -23,10 +23,11 @@ from training.schedule import learning_rate
 from vsrife.arch import build_network, get_spec
 from vsrife.samples import sample_path
 
-from .conftest import CONFORMANCE, ROOT, synthetic_state_dict
+from .conftest import ROOT
+from .reference import DATA, keys, synthetic_state_dict
 
 core = vs.core
-TRAIN = CONFORMANCE / "train"
+TRAIN = DATA / "train"
 
 
 def run_training(*args: str, env: dict | None = None, timeout: int = 600) -> subprocess.CompletedProcess:
@@ -77,9 +78,9 @@ def test_lap_loss_and_ssim_match_the_original(reference):
 
 def test_paper_training_losses_match_the_original(reference):
     x, expected = reference
-    keys = json.loads((CONFORMANCE / "keys" / "paper.json").read_text())["rife-paper"]
+    shapes = keys("paper")["rife-paper"]
     net = build_network(get_spec("rife-paper"))
-    net.load_state_dict(synthetic_state_dict(keys))
+    net.load_state_dict(synthetic_state_dict(shapes))
     out = net.forward_train(x["img0"], x["img1"], x["gt"])
     lap = LapLoss()
     l1, teacher = lap(out.merged[-1], x["gt"]).item(), lap(out.teacher_merged, x["gt"]).item()

@@ -20,8 +20,8 @@ from vsrife import weights
 from vsrife.errors import ArchitectureMismatchError, HashMismatchError, UnknownModelError, WeightsMissingError
 from vsrife.inference import Interpolator
 
-from .conftest import CONFORMANCE, ROOT, synthetic_state_dict
-from .test_conformance import assert_close, expected, inputs, keys
+from .conftest import ROOT
+from .reference import assert_close, checksums, expected, inputs, keys, synthetic_state_dict
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, **kw) -> subprocess.CompletedProcess:
@@ -99,13 +99,9 @@ def test_manifest_covers_every_supported_model_and_architecture():
     assert manifest.default_model in manifest.entries
 
 
-def test_manifest_hashes_agree_with_the_conformance_readme():
-    """The pinned SHA-256 of each official 3.x file is the one the fixtures' README publishes."""
-    readme = (CONFORMANCE / "README.md").read_text()
-    published = {
-        (m, Path(member).name): sha
-        for m, member, sha in re.findall(r"^\| (3\.\d) \| `[^`]+` \| `([^`]+)` \| `([0-9a-f]{64})` \|", readme, re.M)
-    }
+def test_manifest_hashes_agree_with_the_published_checksums():
+    """The pinned SHA-256 of each official 3.x file is the one published with the conformance fixtures."""
+    published = checksums()
     assert len(published) == 6
     manifest = weights.default_manifest()
     for (model, name), sha in published.items():
@@ -140,7 +136,7 @@ def test_http_download_through_a_mirror_verifies_and_loads(server, store):
     assert not list(store.rglob("*.part"))
 
     core = Interpolator(weights.load_network(name), device="cpu", precision="fp32")
-    assert_close(core.interpolate(*inputs(), 0.5), expected(CONFORMANCE / "expected" / "v4" / f"v{name}.npz")["A"])
+    assert_close(core.interpolate(*inputs(), 0.5), expected("v4", name)["A"])
 
     # the recorded hash is checked before every use: a changed file is refused
     with open(target, "r+b") as f:
@@ -219,7 +215,7 @@ def test_user_file_architecture_is_detected(tmp_path):
     net = weights.load_network(model_path=path)
     assert net.spec.encoder == weights.get_spec("4.7").encoder  # 4.7-4.9 share one architecture
     out = Interpolator(net, device="cpu", precision="fp32").interpolate(*inputs(), 0.5)
-    assert_close(out, expected(CONFORMANCE / "expected" / "v4" / "v4.7.npz")["A"])
+    assert_close(out, expected("v4", "4.7")["A"])
 
 
 def test_unloadable_files_get_a_clear_error(tmp_path):
