@@ -24,7 +24,7 @@ import numpy as np
 import vapoursynth as vs
 from PIL import Image, ImageDraw
 
-from vsrife import weights
+from vsrife import cli, weights
 from vsrife.samples import sample_path
 
 HERE = Path(__file__).resolve().parent
@@ -92,13 +92,17 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float(10 * np.log10(255**2 / mse))
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser() -> argparse.ArgumentParser:
+    parser = cli.parser("python examples/demo.py", __doc__)
     parser.add_argument("--clip", default="bikes.mp4", help="sample clip (bikes.mp4, bigbuckbunny.mp4 ...)")
     parser.add_argument("--frames", type=int, default=100, help="source frames to interpolate")
     parser.add_argument("--pair", type=int, default=44, help="source frame shown with its successor")
-    parser.add_argument("--out", type=Path, default=Path("output"))
-    args = parser.parse_args()
+    parser.add_argument("--out", type=Path, default=Path("output"), help="folder for the encode and the picture")
+    return parser
+
+
+def main() -> int:
+    args = build_parser().parse_args()
 
     weights.download(weights.default_manifest().default_model)
     src = sample_path(args.clip)

@@ -26,5 +26,5 @@ read -r bbb carphone bikes <<<"$samples"
 {
     "$python" -m training evaluate --benchmark vimeo90k --data "$out/dataset" --blend
     "$python" -m training evaluate --benchmark vimeo90k --data "$out/dataset" --model 3.9
-    "$python" -m training evaluate --benchmark vimeo90k --data "$out/dataset" --weights "$out/rife-paper.pkl"
+    "$python" -m training evaluate --benchmark vimeo90k --data "$out/dataset" --model-path "$out/rife-paper.pkl"
 } 2>/dev/null | tee "$out/results.jsonl"

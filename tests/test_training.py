@@ -117,7 +117,7 @@ def dataset(tmp_path_factory) -> Path:
         "128x96",
         "--stride",
         "1",
-        "--frames",
+        "--max-frames",
         "60",
     )
     assert result.returncode == 0, result.stderr
@@ -204,7 +204,7 @@ def test_septuplets_train_rife_m_at_random_timesteps(tmp_path):
         "--septuplet",
         "--size",
         "96x64",
-        "--frames",
+        "--max-frames",
         "28",
         "--stride",
         "1",

@@ -105,7 +105,7 @@ def check(source: Path) -> int:
     return 0
 
 
-def main() -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--from",
@@ -115,6 +115,11 @@ def main() -> int:
         help="the full conformance fixtures (default: %(default)s)",
     )
     parser.add_argument("--check", action="store_true", help="compare with the committed data instead of writing it")
+    return parser
+
+
+def main() -> int:
+    parser = build_parser()
     args = parser.parse_args()
     if not (args.source / "expected").is_dir():
         parser.error(f"no full conformance fixtures at {args.source}")

@@ -9,10 +9,12 @@ import json
 import sys
 from pathlib import Path
 
+from vsrife import cli
 from vsrife.errors import RifeError
 
 from . import config
 from .data import DatasetError
+from .evaluate import BENCHMARKS
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -31,17 +33,15 @@ def _train(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from vsrife.inference import Interpolator
 
-    from .evaluate import BENCHMARKS
-
     if args.blend:
         interpolator, name = None, "blend"
-    elif args.weights is None and args.model is None:
-        raise DatasetError("give --weights FILE (e.g. from `export`), --model NAME (a zoo model) or --blend")
+    elif args.model_path is None and args.model is None:
+        raise DatasetError("give --model-path FILE (e.g. from `export`), --model NAME (a zoo model) or --blend")
     else:
         interpolator = Interpolator.from_pretrained(
-            model=args.model, model_path=args.weights, scale=args.scale, precision=args.precision
+            model=args.model, model_path=args.model_path, scale=args.scale, precision=args.precision
         )
-        name = interpolator.spec.name if args.weights is None else f"{args.weights} ({interpolator.spec.name})"
+        name = interpolator.spec.name if args.model_path is None else f"{args.model_path} ({interpolator.spec.name})"
     result = BENCHMARKS[args.benchmark](interpolator, Path(args.data), args.limit).run()
     print(json.dumps({"benchmark": args.benchmark, "model": name, **result}))
     return 0
@@ -64,7 +64,7 @@ def _make_dataset(args: argparse.Namespace) -> int:
         args.still,
         seed=args.seed,
         crops=args.crops,
-        frames=args.frames,
+        frames=args.max_frames,
     )
     print(json.dumps({"out": str(args.out), **vars(summary)}))
     return 0
@@ -79,41 +79,43 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = cli.parser("python -m training", __doc__)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("train", help="train rife-paper / rife-paper-m (the paper's recipe by default)")
+    p = cli.subcommand(sub, "train", "train rife-paper / rife-paper-m (the paper's recipe by default)")
     config.add_arguments(p)
     p.add_argument("--resume", type=Path, help="a checkpoint file or run directory to continue from")
     p.set_defaults(func=_train)
 
-    p = sub.add_parser("evaluate", help="a published benchmark, scored as the original scripts do")
-    p.add_argument("--benchmark", required=True, choices=["vimeo90k", "ucf101", "middlebury", "hd"])
-    p.add_argument("--data", required=True)
-    p.add_argument("--weights", help="a weight file (from `export`, or an official .pkl)")
-    p.add_argument("--model", help="a model name from `python -m vsrife models list` (or the arch of --weights)")
+    p = cli.subcommand(sub, "evaluate", "a published benchmark, scored as the original scripts do")
+    p.add_argument("--benchmark", required=True, choices=list(BENCHMARKS), help="which benchmark")
+    p.add_argument("--data", required=True, help="the benchmark's folder, laid out as it is distributed")
+    p.add_argument(
+        "--model-path", "--weights", metavar="FILE", help="a weight file (from `export`, or an official .pkl)"
+    )
+    p.add_argument("--model", help="a model name from `python -m vsrife models list` (or the arch of --model-path)")
     p.add_argument("--blend", action="store_true", help="score the 50/50 blend of the inputs (the baseline)")
-    p.add_argument("--scale", type=float, default=1.0)
-    p.add_argument("--precision", default="fp32", help="fp32 (default: the reference), bf16, fp16 (CUDA)")
-    p.add_argument("--limit", type=int, default=0, help="only the first N triplets (per sequence for hd)")
+    p.add_argument("--scale", type=float, default=1.0, help="flow resolution, as the filter's scale=")
+    p.add_argument("--precision", default="fp32", help="fp32 (the reference), bf16, fp16 (CUDA)")
+    p.add_argument("--limit", type=int, default=0, help="only the first N triplets (per sequence for hd; 0: all)")
     p.set_defaults(func=_evaluate)
 
-    p = sub.add_parser("make-dataset", help="a Vimeo-layout dataset from real videos")
-    p.add_argument("videos", nargs="+")
-    p.add_argument("--out", required=True, type=Path)
-    p.add_argument("--holdout", nargs="*", default=[], help="videos whose samples go to the test list")
-    p.add_argument("--septuplet", action="store_true")
+    p = cli.subcommand(sub, "make-dataset", "a Vimeo-layout dataset from real videos")
+    p.add_argument("videos", nargs="+", metavar="VIDEO", help="video files to cut into training samples")
+    p.add_argument("--out", required=True, type=Path, help="folder to write the dataset to")
+    p.add_argument("--holdout", nargs="*", default=[], metavar="VIDEO", help="videos whose samples go to the test list")
+    p.add_argument("--septuplet", action="store_true", help="seven-frame samples (RIFEm) instead of triplets")
     p.add_argument("--size", default="448x256", help="crop size WxH (Vimeo90K's is 448x256)")
     p.add_argument("--stride", type=int, help="frames between sample starts (default: the sample length)")
     p.add_argument("--still", type=float, default=0.002, help="skip samples whose frames differ less than this")
     p.add_argument("--crops", type=int, default=1, help="random crop positions per sample (large videos)")
-    p.add_argument("--frames", type=int, default=0, help="use only the first N frames of each video")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-frames", type=int, default=0, help="use only the first N frames of each video (0: all)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the crop positions")
     p.set_defaults(func=_make_dataset)
 
-    p = sub.add_parser("export", help="checkpoint -> weight file for the plugin")
-    p.add_argument("checkpoint")
-    p.add_argument("--out", required=True)
+    p = cli.subcommand(sub, "export", "checkpoint -> weight file for the plugin (RIFE(model_path=...))")
+    p.add_argument("checkpoint", help="a checkpoint.pt written by `train`")
+    p.add_argument("--out", required=True, help="the weight file to write (.pkl)")
     p.set_defaults(func=_export)
     return parser
 

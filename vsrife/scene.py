@@ -8,8 +8,12 @@ after ``n``. This is what ``misc.SCDetect`` did, without the archived plugin. Fr
 
 from __future__ import annotations
 
+import argparse
+
 import vapoursynth as vs
 from vsutil import get_y
+
+from . import cli
 
 core = vs.core
 
@@ -48,14 +52,16 @@ def mark_scene_changes(clip: vs.VideoNode, threshold: float = DEFAULT_THRESHOLD)
     return clip.std.ModifyFrame([clip, stats, previous], mark)
 
 
+def build_parser() -> argparse.ArgumentParser:
+    parser = cli.parser("python -m vsrife.scene", "The highest scene-change scores of videos, to choose a threshold.")
+    parser.add_argument("videos", nargs="+", metavar="VIDEO", help="video files (anything bestsource opens)")
+    parser.add_argument("--top", type=int, default=8, metavar="N", help="highest scores to print per video")
+    return parser
+
+
 def main(argv: list[str] | None = None) -> None:
     """Print the highest scene-change scores of video files, to choose a threshold."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m vsrife.scene", description=main.__doc__)
-    parser.add_argument("videos", nargs="+")
-    parser.add_argument("--top", type=int, default=8)
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     for path in args.videos:
         stats = scene_change_stats(core.bs.VideoSource(path))
         scores = [stats.get_frame(n).props["PlaneStatsDiff"] for n in range(stats.num_frames - 1)]
