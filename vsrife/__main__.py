@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     msub = models.add_subparsers(dest="action", required=True, metavar="ACTION")
 
     p = cli.subcommand(msub, "list", "known models and whether their weights are here and intact")
-    p.add_argument("--json", action="store_true", help="machine-readable output (the README's model table)")
+    p.add_argument("--json", action="store_true", help="machine-readable output (the model table of docs/design.md)")
     p.set_defaults(func=_list)
 
     p = cli.subcommand(msub, "download", "fetch weights, check their SHA-256, then move them into the store")

@@ -23,7 +23,7 @@ Printed in one run:
 
 The default model's weights are fetched first (as ``make demo`` does: they come from the package registry);
 other models whose weights are not in the store run with seeded random weights: speed does not depend on values.
-This is a benchmark, not a test; the README's performance table comes from it.
+This is a benchmark, not a test; the table in docs/performance.md comes from it.
 """
 
 from __future__ import annotations
