@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from vsrife import weights
+from vsrife import precisions, weights
 
 ROOT = Path(__file__).resolve().parents[1]
 OFFICIAL = ("3.1", "3.5", "3.8", "3.9")
@@ -29,6 +29,20 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     b8 = torch.round(b.clamp(0, 1) * 255)
     mse = torch.mean((a8 - b8) ** 2).item()
     return 10 * np.log10(255**2 / mse)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def precision_cache(tmp_path_factory):
+    """The measured choice of precision is cached per machine: the suite, and the vspipe runs it starts,
+    measure once into a cache of their own instead of reading (or writing) the user's."""
+    path = tmp_path_factory.mktemp("precision-cache")
+    previous = os.environ.get(precisions.CACHE_ENV)
+    os.environ[precisions.CACHE_ENV] = str(path)
+    yield path
+    if previous is None:
+        del os.environ[precisions.CACHE_ENV]
+    else:
+        os.environ[precisions.CACHE_ENV] = previous
 
 
 @pytest.fixture(scope="session")

@@ -54,10 +54,11 @@ def test_official_39_clearly_beats_frame_blending_on_real_footage(official_weigh
 
 
 @pytest.mark.slow
-def test_bf16_fast_path_keeps_quality_on_real_footage(official_weights, v39, sample_clip):
-    """The fast path (bf16 convolutions, float32 flows and warps) within 0.05 dB of the float32 reference."""
+@pytest.mark.parametrize("precision", ["fast32", "bf16"])
+def test_fast_paths_keep_quality_on_real_footage(official_weights, v39, sample_clip, precision):
+    """Each fast path within 0.05 dB of the float32 reference when rebuilding real frames."""
     reference = Interpolator(v39, device="cpu", precision="fp32")
-    fast = Interpolator(v39, device="cpu", precision="bf16")
+    fast = Interpolator(v39, device="cpu", precision=precision)
     assert fast.network is not reference.network and next(v39.parameters()).dtype == torch.float32
     for name, centres in TRIPLETS.items():
         exact, quick = rebuilt_psnrs(
@@ -66,15 +67,15 @@ def test_bf16_fast_path_keeps_quality_on_real_footage(official_weights, v39, sam
             lambda a, b: reference.interpolate(a, b, 0.5),
             lambda a, b: fast.interpolate(a, b, 0.5),
         )
-        print(f"{name}: fp32 {mean(exact):.3f} dB, bf16 {mean(quick):.3f} dB")
+        print(f"{name}: fp32 {mean(exact):.3f} dB, {precision} {mean(quick):.3f} dB")
         assert abs(mean(quick) - mean(exact)) < 0.05, (exact, quick)
 
 
 def test_precision_arguments():
     net = synthetic_network("v4", "4.25")
-    with pytest.raises(RifeError, match="precision must be one of fp32, bf16, fp16"):
-        Interpolator(net, device="cpu", precision="int8")
-    with pytest.raises(RifeError, match="'fp16' needs CUDA"):
+    with pytest.raises(RifeError, match="precision must be one of fp32, fast32, bf16"):
+        Interpolator(net, device="cpu", precision="fp64")
+    with pytest.raises(RifeError, match="'fp16' runs on CUDA only"):
         Interpolator(net, device="cpu", precision="fp16")
 
 

@@ -48,7 +48,8 @@ from torch import nn
 from . import cli
 from .arch import build_network, get_spec
 from .errors import RifeError
-from .inference import Interpolator, default_precision
+from .inference import Interpolator
+from .precisions import default_precision
 from .samples import sample_path
 from .weights import default_manifest, download, load_network
 

@@ -27,6 +27,7 @@ from fractions import Fraction
 import torch
 import vapoursynth as vs
 
+from . import precisions
 from .arch import SPECS
 from .arch.layers import is_power_of_two
 from .colorimetry import Converter
@@ -38,7 +39,6 @@ from .inference import (
     PreparedFrame,
     check_ensemble,
     check_precision,
-    default_precision,
     timestep_models,
 )
 from .scene import DEFAULT_THRESHOLD, scene_change_stats
@@ -107,8 +107,9 @@ def RIFE(
         sc_blend: at scene changes, blend the two frames by the timestep instead of holding the left one.
         ensemble: also run the network on the time-reversed pair and average (slower; not all models).
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or a CUDA index; default CUDA if available.
-        precision: the network's convolutions in ``"fp32"`` (the reference), ``"bf16"`` (the default on CPUs
-            with AMX or AVX-512 BF16) or ``"fp16"`` (CUDA); frames, flows and warps stay float32.
+        precision: how the network runs: ``"fp32"`` (the reference), ``"fast32"``, ``"bf16"``, ``"int8"`` (CPU)
+            or ``"fp16"`` (CUDA); see :mod:`vsrife.precisions`. Default: on the CPU the fastest path measured on
+            this machine (cached), on CUDA fp32. Frames, flows and warps stay float32.
         model_path: a weight file of your own (e.g. from ``python -m training export``); ``model`` then
             names its architecture, or it is detected from the file.
         num_streams: frames interpolated concurrently (default: 2 on CUDA, 1 on the CPU, where torch
@@ -185,8 +186,8 @@ def _build(
         raise RifeError(f"device {device!r} is not a device torch knows ({exc})") from None
     if torch_device.type == "cuda" and not torch.cuda.is_available():
         raise RifeError(f"device {device!r} asks for CUDA, but torch sees no CUDA GPU; use device='cpu'")
-    precision = precision or default_precision(torch_device)
-    check_precision(precision, torch_device)
+    if precision is not None:
+        check_precision(precision, torch_device)
 
     if num_streams is not None and (not isinstance(num_streams, int) or isinstance(num_streams, bool)):
         raise RifeError(f"num_streams must be a whole number, not {num_streams!r}")
@@ -204,18 +205,26 @@ def _build(
         torch_threads=max(1, (os.cpu_count() or 1) // streams) if torch_device.type == "cpu" else None,
     )
 
-    def load() -> Interpolator:
+    def load() -> tuple[Interpolator, str]:
         _use_torch_threads(settings.torch_threads)
+        chosen, why = precision, "as asked"
+        if chosen is None and torch_device.type == "cpu":
+            choice = precisions.choose()  # measures this CPU once, then reads the cached verdict
+            chosen, why = choice.precision, choice.describe()
+        elif chosen is None:
+            chosen, why = precisions.default_precision(torch_device), "the default on CUDA"
         network = load_network(model, model_path)
-        return Interpolator(network, scale=scale, ensemble=bool(ensemble), device=torch_device, precision=precision)
+        core = Interpolator(network, scale=scale, ensemble=bool(ensemble), device=torch_device, precision=chosen)
+        return core, why
 
     workers = _workers(streams)
-    # loading copies weights in parallel loops: on a stream thread too, so that no other thread owns a pool
-    interpolator = workers[0].submit(load).result()
+    # loading and measuring run parallel loops: on a stream thread too, so that no other thread owns a pool
+    interpolator, why = workers[0].submit(load).result()
     log(
-        f"model {name} on {torch_device} ({precision}), factor {factor}, {streams} stream(s)"
+        f"model {name} on {torch_device} ({interpolator.precision}), factor {factor}, {streams} stream(s)"
         + (f", {settings.torch_threads} torch thread(s) each" if settings.torch_threads else "")
     )
+    log(f"precision {interpolator.precision}: {why}")
     return _Graph(clip, interpolator, settings, workers).output
 
 

@@ -8,7 +8,6 @@ The VapourSynth filter and the benchmarks drive it; it knows nothing about Vapou
 
 from __future__ import annotations
 
-import copy
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from . import precisions
 from .allocator import tune_allocator
 from .arch import SPECS, ArchSpec
 from .arch.layers import is_power_of_two
@@ -25,22 +25,11 @@ from .errors import RifeError
 from .weights import load_network
 
 SCALES = (0.25, 0.5, 1.0, 2.0, 4.0)
-PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def default_precision(device: torch.device) -> str:
-    """bf16 on CPUs that compute it natively (AMX or AVX-512 BF16), fp32 elsewhere (including CUDA, where
-    fp16 is available on request but untested here)."""
-    if device.type == "cpu" and (torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported()):
-        return "bf16"
-    return "fp32"
 
 
 def check_precision(precision: str, device: torch.device) -> None:
-    if precision not in PRECISIONS:
-        raise RifeError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
-    if precision == "fp16" and device.type != "cuda":
-        raise RifeError("precision='fp16' needs CUDA; on the CPU use 'bf16' or 'fp32'")
+    """Raise a :class:`RifeError` unless ``precision`` names a path that runs on ``device``."""
+    precisions.get(precision).check(device)
 
 
 @dataclass(frozen=True)
@@ -80,9 +69,9 @@ class Interpolator:
         scale: flow resolution relative to the frame, one of 0.25, 0.5, 1, 2, 4 (0.5 suits 4K).
         ensemble: also run each block time-reversed and average (slower, sometimes smoother).
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"`` ...; default CUDA when available.
-        precision: ``"fp32"`` (the reference), ``"bf16"`` or ``"fp16"`` (CUDA) for the network's convolutions
-            (see :meth:`IFNet.set_precision`); default: :func:`default_precision`. Frames, flows, warps and the
-            result are always float32.
+        precision: the execution path, one of :data:`vsrife.precisions.PRECISIONS` (``"fp32"`` is the
+            reference); default: :func:`vsrife.precisions.default_precision`, measured on CPUs. Frames, flows,
+            warps and the result are always float32.
     """
 
     def __init__(
@@ -103,10 +92,9 @@ class Interpolator:
         self.scale = float(scale)
         self.ensemble = ensemble
         self.device = torch.device(device) if device is not None else default_device()
-        self.precision = precision or default_precision(self.device)
+        self.precision = precision or precisions.default_precision(self.device)
         check_precision(self.precision, self.device)
-        if self.precision != "fp32":  # a converted copy: the caller's float32 weights stay as they are
-            network = copy.deepcopy(network).set_precision(PRECISIONS[self.precision], channels_last=True)
+        network = precisions.get(self.precision).apply(network)  # a copy: the caller's weights stay float32
         self.network = network.to(self.device).eval().requires_grad_(False)
         if self.device.type == "cpu":
             tune_allocator()

@@ -317,15 +317,17 @@ class IFNet(nn.Module):
             return None
         return kernels.warp_layout(image.clamp(0.0, 1.0) if self.spec.clamp_inputs else image)
 
-    def set_precision(self, dtype: torch.dtype, channels_last: bool = False) -> IFNet:
-        """Run the IFBlocks and the feature encoder in ``dtype`` (bfloat16 on CPUs that compute it natively,
-        with AMX or AVX-512 BF16; float16 on CUDA), optionally channels-last. Resizing, flow accumulation,
-        warping, blending and refinement stay in float32: half-precision flows and warps go wrong by whole
-        pixels at HD sizes.
+    def set_precision(self, dtype: torch.dtype, channels_last: bool = False, *, exact: bool | None = None) -> IFNet:
+        """Run the IFBlocks and the feature encoder in ``dtype`` (float32, bfloat16, float16 on CUDA),
+        optionally channels-last. Resizing, flow accumulation, warping, blending and refinement stay in
+        float32: half-precision flows and warps go wrong by whole pixels at HD sizes.
 
-        Below float32 the network also leaves upstream's exact order of resampling operations for
-        equivalent shorter ones (``reference_resampling`` off), which differ only by float rounding."""
-        self.reference_resampling = dtype == torch.float32
+        ``exact`` keeps upstream's exact order of resampling operations (``reference_resampling``); without it
+        the network takes equivalent shorter ones, mostly fused kernels, which differ only by float rounding.
+        Default: exact for plain float32 only (the reference path)."""
+        if exact is None:
+            exact = dtype == torch.float32 and not channels_last
+        self.reference_resampling = exact
         fmt = torch.channels_last if channels_last else torch.contiguous_format
         modules = [*self.blocks, *([self.block_tea] if self.spec.teacher else [])]
         for block in modules:
@@ -678,8 +680,9 @@ class IFNet31(nn.Module):
     def warp_layout(self, image: Tensor) -> None:
         return None
 
-    def set_precision(self, dtype: torch.dtype, channels_last: bool = False) -> IFNet31:
-        """As :meth:`IFNet.set_precision`, for the flow blocks (the refinement nets stay float32)."""
+    def set_precision(self, dtype: torch.dtype, channels_last: bool = False, *, exact: bool | None = None) -> IFNet31:
+        """As :meth:`IFNet.set_precision`, for the flow blocks (the refinement nets stay float32); 3.1 has no
+        shorter resampling, so ``exact`` changes nothing."""
         fmt = torch.channels_last if channels_last else torch.contiguous_format
         for i in range(len(self.spec.widths)):
             block = getattr(self.flownet, f"block{i}")

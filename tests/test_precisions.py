@@ -1,0 +1,129 @@
+"""Execution paths: the measured default, its cache, forced and unsupported precisions, and each fast path
+against the reference."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import torch
+import vapoursynth as vs
+
+from vsrife import precisions
+from vsrife.inference import Interpolator
+from vsrife.samples import sample_path
+
+from .reference import V4_CASES, assert_close, expected, inputs, keys
+from .test_conformance import synthetic_network
+
+core = vs.core
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """An empty precision cache of this test's own."""
+    monkeypatch.setenv(precisions.CACHE_ENV, str(tmp_path))
+    return tmp_path / "precision.json"
+
+
+def test_measuring_picks_the_fastest_candidate_and_caches_it(cache):
+    choice = precisions.choose()
+    assert not choice.cached and cache.is_file()
+    candidates = {p.name for p in precisions.PRECISIONS.values() if "cpu" in p.devices and p.default_candidate}
+    assert set(choice.seconds) == candidates and "fp32" in candidates
+    fastest = min(choice.seconds, key=choice.seconds.__getitem__)
+    assert choice.precision in (fastest, "fast32")  # fast32 keeps ties within 5%
+    assert choice.seconds[choice.precision] <= 1.05 * choice.seconds[fastest]
+    assert choice.seconds[choice.precision] <= 1.05 * choice.seconds["fp32"]  # never slower than the reference
+    entry = json.loads(cache.read_text())[precisions._cache_key(precisions.cpu_name(), choice.cores)]
+    assert entry["precision"] == choice.precision and entry["cpu"] == precisions.cpu_name()
+
+
+def test_a_cached_verdict_is_reused_without_measuring(cache):
+    key = precisions._cache_key(precisions.cpu_name(), precisions.os.cpu_count() or 1)
+    verdict = {"precision": "bf16", "cpu": "x", "cores": 2, "torch": torch.__version__, "seconds": {"bf16": 0.1}}
+    cache.write_text(json.dumps({key: verdict}))
+    start = time.perf_counter()
+    choice = precisions.choose()
+    assert time.perf_counter() - start < 0.1  # no probe ran
+    assert choice.cached and choice.precision == "bf16" and "cached" in choice.describe()
+    assert precisions.default_precision(torch.device("cpu")) == "bf16"
+    assert precisions.default_precision(torch.device("cuda")) == "fp32"
+
+
+def test_another_cpu_or_torch_measures_again(cache):
+    cache.write_text(json.dumps({"Another CPU | 2 cores | torch 1.0 | probe 1": {"precision": "bf16"}}))
+    choice = precisions.choose()
+    assert not choice.cached and len(json.loads(cache.read_text())) == 2
+
+
+def test_a_damaged_cache_is_measured_again(cache):
+    cache.write_text("{not json")
+    assert not precisions.choose().cached
+    assert precisions.choose().cached
+
+
+def log_lines(run) -> list[str]:
+    messages: list[str] = []
+    handle = core.add_log_handler(lambda level, message: messages.append(message))
+    try:
+        run()
+    finally:
+        core.remove_log_handler(handle)
+    return messages
+
+
+def small_clip() -> vs.VideoNode:
+    return core.bs.VideoSource(str(sample_path("bikes.mp4")))[40:44].resize.Bicubic(160, 68)
+
+
+@pytest.mark.usefixtures("official_weights")
+def test_the_filter_uses_and_logs_the_cached_verdict(cache):
+    key = precisions._cache_key(precisions.cpu_name(), precisions.os.cpu_count() or 1)
+    seconds = {"fp32": 0.9, "fast32": 0.8, "bf16": 0.4}
+    entry = {"precision": "bf16", "cpu": "test CPU", "cores": 2, "torch": torch.__version__, "seconds": seconds}
+    cache.write_text(json.dumps({key: entry}))
+    lines = log_lines(lambda: core.rife.RIFE(small_clip()).get_frame(1))
+    assert any("(bf16)" in line for line in lines), lines
+    assert any("precision bf16: the fastest measured" in line and "bf16 400 ms" in line for line in lines), lines
+
+
+@pytest.mark.usefixtures("official_weights")
+def test_a_forced_precision_wins_over_the_verdict(cache):
+    key = precisions._cache_key(precisions.cpu_name(), precisions.os.cpu_count() or 1)
+    entry = {"precision": "bf16", "cpu": "test CPU", "cores": 2, "torch": torch.__version__, "seconds": {}}
+    cache.write_text(json.dumps({key: entry}))
+    lines = log_lines(lambda: core.rife.RIFE(small_clip(), precision="fast32").get_frame(1))
+    assert any("precision fast32: as asked" in line for line in lines), lines
+
+
+@pytest.mark.parametrize(
+    ("precision", "message"),
+    [
+        ("fp64", "precision must be one of fp32, fast32, bf16"),
+        ("fp16", "precision='fp16' runs on CUDA only; on CPU use one of fp32, fast32, bf16"),
+        (16, "precision must be one of"),
+    ],
+)
+def test_unsupported_precisions_get_a_clear_error(precision, message):
+    with pytest.raises(vs.Error, match=message):
+        core.rife.RIFE(core.std.BlankClip(length=4), precision=precision)
+
+
+def fast32_cases():
+    for name in keys("v4"):
+        for case in expected("v4", name):
+            if case == "A" or name in ("4.0", "4.6", "4.12.lite", "4.22", "4.26"):
+                yield pytest.param(name, case, id=f"{name}-{case}")
+
+
+@pytest.mark.parametrize(("name", "case"), list(fast32_cases()))
+def test_fast32_meets_the_conformance_tolerance(name, case):
+    """The fast float32 path takes shorter routes than upstream but computes the same function: the
+    reference outputs hold for it within the same tolerance."""
+    t, scale, ensemble = V4_CASES[case]
+    interpolator = Interpolator(synthetic_network("v4", name), scale=scale, ensemble=ensemble, precision="fast32")
+    assert not interpolator.network.reference_resampling
+    assert interpolator.network.block0.memory_format is torch.channels_last
+    assert_close(interpolator.interpolate(*inputs(), t), expected("v4", name)[case])

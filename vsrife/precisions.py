@@ -1,0 +1,235 @@
+"""How the network runs: its execution paths ("precisions"), and the default chosen by measuring this CPU.
+
+=========  ==============================================  ==================================================
+name       convolutions                                    everything else
+=========  ==============================================  ==================================================
+``fp32``   float32, planar                                 upstream's exact sequence of operations: the
+                                                           reference, pinned by the conformance tests
+``fast32`` float32, channels-last                          shorter equivalent resampling, fused kernels
+                                                           (float rounding apart, the same function)
+``bf16``   bfloat16, channels-last                         as ``fast32``; frames, flows and warps float32
+``int8``   int8 weights and activations in the blocks'     as ``fast32`` (see :mod:`vsrife.arch.int8`)
+           bodies (oneDNN), the rest as ``fast32``
+``fp16``   float16 (CUDA only)                             as ``fast32``
+=========  ==============================================  ==================================================
+
+Which path is fastest depends on the CPU far more than on its feature flags: bfloat16 convolutions are 7x
+*slower* than float32 ones on CPUs that only emulate bfloat16, and on some CPUs with AVX-512 BF16 they
+still lose to float32. So the default on a CPU is measured (:func:`choose`): the network's typical
+convolution shapes are timed on each candidate path, the fastest wins, and the verdict is cached per CPU
+model, core count and torch version in the user cache folder. ``precision=`` always overrides it.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import platform
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import platformdirs
+import torch
+from torch import nn
+
+from .errors import RifeError
+
+CACHE_ENV = "VSRIFE_CACHE_DIR"
+PROBE_VERSION = 1  # bump when the probe or a path changes enough to invalidate cached verdicts
+
+
+@dataclass(frozen=True)
+class Precision:
+    """One execution path: how :meth:`apply` converts a float32 network, and where it can run."""
+
+    name: str
+    summary: str
+    dtype: torch.dtype  # of the convolutions
+    channels_last: bool
+    exact: bool  # upstream's exact sequence of operations
+    devices: tuple[str, ...] = ("cpu", "cuda")
+    # may the measured choice pick it? (a path that loses accuracy must earn this on real footage)
+    default_candidate: bool = True
+
+    def check(self, device: torch.device) -> None:
+        """Raise a :class:`RifeError` if this path cannot run on ``device``."""
+        if device.type not in self.devices:
+            others = [p.name for p in PRECISIONS.values() if device.type in p.devices]
+            raise RifeError(
+                f"precision={self.name!r} runs on {' or '.join(d.upper() for d in self.devices)} only; "
+                f"on {device.type.upper()} use one of {', '.join(others)}"
+            )
+
+    def apply(self, network: nn.Module) -> nn.Module:
+        """A copy of ``network`` (float32, as loaded) converted to this path; the original is left as it is."""
+        if self.name == "fp32":
+            return network
+        converted = copy.deepcopy(network)
+        converted.set_precision(self.dtype, channels_last=self.channels_last, exact=self.exact)
+        return converted
+
+
+PRECISIONS: dict[str, Precision] = {
+    p.name: p
+    for p in (
+        Precision("fp32", "float32, upstream's exact operations (the reference)", torch.float32, False, True),
+        Precision("fast32", "float32, channels-last, fused kernels", torch.float32, True, False),
+        Precision("bf16", "bfloat16 convolutions", torch.bfloat16, True, False),
+        Precision("fp16", "float16 convolutions (CUDA)", torch.float16, True, False, devices=("cuda",)),
+    )
+}
+
+
+def get(name: str) -> Precision:
+    """The path called ``name``, or a :class:`RifeError` listing the known ones."""
+    try:
+        return PRECISIONS[name]
+    except (KeyError, TypeError):
+        raise RifeError(f"precision must be one of {', '.join(PRECISIONS)}, not {name!r}") from None
+
+
+# --- the measured choice --------------------------------------------------------------------------------------
+
+# The convolutions that dominate every 4-block model at 720p: the eight body convolutions of each block,
+# (channels, height, width) at strides 32, 16, 8 and 4 of 3.9's / 4.x's padded 768 x 1280 frame.
+PROBE_SHAPES = ((192, 24, 40), (128, 48, 80), (96, 96, 160), (64, 192, 320))
+PROBE_CONVS_PER_SHAPE = 8
+
+
+@dataclass
+class Choice:
+    """The path the measurement picked on this machine, and what it measured: seconds of the probe, the body
+    convolutions of one 720p frame (the rest of a frame adds some 10-20%)."""
+
+    precision: str
+    cpu: str
+    cores: int
+    torch: str
+    seconds: dict[str, float] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # candidate -> why it was not timed or not chosen
+    measured_at: str = ""
+    cached: bool = False
+
+    def describe(self) -> str:
+        timings = ", ".join(f"{name} {s * 1000:.0f} ms" for name, s in sorted(self.seconds.items(), key=lambda i: i[1]))
+        when = f"on {self.measured_at} (cached)" if self.cached else "now"
+        text = f"the fastest measured {when} on {self.cpu}, {self.cores} cores: {timings} per 720p frame"
+        return text + "".join(f"; {name}: {why}" for name, why in self.skipped.items())
+
+
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux), else what ``platform`` knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def cache_path() -> Path:
+    return Path(os.environ.get(CACHE_ENV) or platformdirs.user_cache_dir("vsrife")) / "precision.json"
+
+
+def _cache_key(cpu: str, cores: int) -> str:
+    return f"{cpu} | {cores} cores | torch {torch.__version__} | probe {PROBE_VERSION}"
+
+
+def _read_cache() -> dict:
+    try:
+        return json.loads(cache_path().read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_cache(key: str, choice: Choice) -> None:
+    """Add ``choice`` to the cache file atomically (a half-written cache would be read as empty)."""
+    path = cache_path()
+    entries = _read_cache()
+    entries[key] = {k: v for k, v in asdict(choice).items() if k != "cached"}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f"{path.name}.{os.getpid()}.part")
+        partial.write_text(json.dumps(entries, indent=1) + "\n")
+        os.replace(partial, path)
+    except OSError:  # a read-only home: measure again next time
+        pass
+
+
+class _Probe:
+    """The body convolutions of one 720p frame (:data:`PROBE_SHAPES`) as ``precision`` runs them."""
+
+    def __init__(self, precision: Precision) -> None:
+        torch.manual_seed(0)
+        self.cases = []
+        for channels, height, width in PROBE_SHAPES:
+            layer = nn.Conv2d(channels, channels, 3, 1, 1).eval().requires_grad_(False)
+            x = torch.rand(1, channels, height, width)
+            if precision.channels_last:
+                layer = layer.to(precision.dtype, memory_format=torch.channels_last)
+                x = x.to(precision.dtype, memory_format=torch.channels_last)
+            self.cases.append((layer, x))
+
+    @torch.inference_mode()
+    def seconds(self) -> float:
+        start = time.perf_counter()
+        for layer, x in self.cases:
+            layer(x)
+        return (time.perf_counter() - start) * PROBE_CONVS_PER_SHAPE
+
+
+def measure(candidates: list[Precision], rounds: int = 3) -> dict[str, float]:
+    """Median seconds of each candidate's probe, the candidates taking turns (the machine drifts); one
+    that is more than twice as slow as the best after the first round is not timed again."""
+    probes = {p.name: _Probe(p) for p in candidates}
+    times: dict[str, list[float]] = {name: [] for name in probes}
+    for probe in probes.values():
+        probe.seconds()  # warm-up: oneDNN builds its kernels on the first call of each shape
+    for round_ in range(rounds):
+        for name, probe in probes.items():
+            if round_ and times[name][0] > 2 * min(t[0] for t in times.values()):
+                continue
+            times[name].append(probe.seconds())
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def choose(force_measure: bool = False) -> Choice:
+    """The fastest default path on this CPU: cached, or measured now (a few seconds) and cached.
+
+    Candidates are the CPU paths that may be a default; ``fp32`` is one of them, so the choice is never
+    slower than the reference in the probe. Another path must beat ``fast32``, whose other operations are
+    the cheapest (the probe times convolutions only), by more than 5%."""
+    cpu, cores = cpu_name(), os.cpu_count() or 1
+    key = _cache_key(cpu, cores)
+    entry = None if force_measure else _read_cache().get(key)
+    if entry is not None:
+        try:
+            return Choice(**entry, cached=True)
+        except TypeError:  # written by another version
+            pass
+    choice = Choice("fast32", cpu, cores, torch.__version__, measured_at=time.strftime("%Y-%m-%d %H:%M:%S"))
+    candidates = []
+    for precision in PRECISIONS.values():
+        if "cpu" not in precision.devices:
+            continue
+        if precision.default_candidate:
+            candidates.append(precision)
+        else:
+            choice.skipped[precision.name] = "opt-in only"
+    choice.seconds = measure(candidates)
+    fastest = min(choice.seconds, key=choice.seconds.__getitem__)
+    if choice.seconds[fastest] < choice.seconds["fast32"] / 1.05:
+        choice.precision = fastest
+    _write_cache(key, choice)
+    return choice
+
+
+def default_precision(device: torch.device) -> str:
+    """``fp32`` on CUDA (``fp16`` is there on request); on the CPU the measured :func:`choose`."""
+    if device.type != "cpu":
+        return "fp32"
+    return choose().precision
