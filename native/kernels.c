@@ -8,8 +8,8 @@
  * sampling points, the x86-64-v4 version is written with AVX-512 intrinsics). The warp reads frames laid out
  * channels-last in groups of four channels, so that each neighbour is one 16-byte load (a planar version was
  * no faster than grid_sample).
- * Every kernel is built twice, for x86-64-v4 (AVX-512) and for the baseline of the compiler's target, and the
- * public entry points pick one at run time. Layouts and types are stated per function; sizes are int64_t.
+ * Every kernel is built for x86-64-v4 (AVX-512) and for the baseline of the compiler's target (the int8 path's
+ * also for x86-64-v3, AVX2), and the public entry points pick one at run time. Layouts and types are stated per function; sizes are int64_t.
  *
  * The arithmetic is upstream's (bilinear weights as torch.nn.functional.interpolate and grid_sample compute
  * them), in a different order, so results differ from the reference path by float rounding only.
@@ -17,12 +17,15 @@
 
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define HAVE_V4 1
 #define TARGET_V4 __attribute__((target("arch=x86-64-v4")))
 #include <immintrin.h> /* intrinsics are usable inside TARGET_V4 functions without -mavx512f */
 #define CPU_HAS_V4() (!use_baseline && (__builtin_cpu_init(), __builtin_cpu_supports("x86-64-v4")))
+#define TARGET_V3 __attribute__((target("arch=x86-64-v3")))
+#define CPU_HAS_V3() (!use_baseline && (__builtin_cpu_init(), __builtin_cpu_supports("x86-64-v3")))
 #else
 #define HAVE_V4 0
 #endif
@@ -605,4 +608,181 @@ int vsrife_warp_blend(const float *image0, const float *image1, const float *flo
         free(memory);
     }
     return failed ? -1 : 0;
+}
+
+/* ---- uint8 activations of the int8 path: quantize, with the activation before it fused ---------------------- */
+
+/* These loops are built three times: x86-64-v4, x86-64-v3 (AVX2 and FMA, which most CPUs without AVX-512
+ * have: the int8 path is for them too) and the baseline. VARIANTS(f, params, args) defines f_v4, f_v3 and
+ * f_base calling the inline f; PICK(f) is the one this CPU runs. */
+#if HAVE_V4
+#define VARIANTS(f, params, args)                  \
+    TARGET_V4 static void f##_v4 params { f args; } \
+    TARGET_V3 static void f##_v3 params { f args; } \
+    static void f##_base params { f args; }
+#define PICK(f) (CPU_HAS_V4() ? f##_v4 : CPU_HAS_V3() ? f##_v3 : f##_base)
+#else
+#define VARIANTS(f, params, args) \
+    static void f##_base params { f args; }
+#define PICK(f) f##_base
+#endif
+
+/* round(v * inv_scale + zero_point) clamped to [0, top], rounding half to even (torch.round): adding and
+ * removing 1.5 * 2^23 leaves a float in [0, 2^22) rounded to an integer by the FPU's own rounding. */
+INLINE uint8_t quantize_one(float v, float inv_scale, float zero_point, float top) {
+    float t = v * inv_scale + zero_point;
+    t = t < 0.0f ? 0.0f : (t > top ? top : t);
+    return (uint8_t)(int32_t)((t + 12582912.0f) - 12582912.0f);
+}
+
+INLINE void quantize_span(const float *restrict x, uint8_t *restrict q, int64_t count, float inv_scale,
+                          float zero_point, float top) {
+    for (int64_t i = 0; i < count; i++) q[i] = quantize_one(x[i], inv_scale, zero_point, top);
+}
+
+VARIANTS(quantize_span, (const float *x, uint8_t *q, int64_t count, float inv_scale, float zero_point, float top),
+         (x, q, count, inv_scale, zero_point, top))
+
+enum { QUANT_CHUNK = 16384 /* values per task */ };
+
+/*
+ * q = clamp(round(x * inv_scale + zero_point), 0, top) for `count` float32 values (any layout: q has x's).
+ * top is 255, or 127 on CPUs whose int8 convolutions would overflow with 8-bit activations.
+ */
+void vsrife_quantize_u8(const float *x, uint8_t *q, int64_t count, float inv_scale, float zero_point, float top,
+                        int threads) {
+    void (*run)(const float *, uint8_t *, int64_t, float, float, float) = PICK(quantize_span);
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t start = 0; start < count; start += QUANT_CHUNK) {
+        const int64_t n = count - start < QUANT_CHUNK ? count - start : QUANT_CHUNK;
+        run(x + start, q + start, n, inv_scale, zero_point, top);
+    }
+}
+
+/* q = quantize(prelu(x)) with slopes[i % span]; or, without q, x = prelu(x) in place (the last layer of a
+ * chain, whose float output is the chain's). Two loops, so that each vectorises. */
+INLINE void prelu_quantize_span(float *restrict x, const float *restrict slopes, int64_t count, int64_t span,
+                                uint8_t *restrict q, float inv_scale, float zero_point, float top) {
+    for (int64_t start = 0; start < count; start += span) {
+        const int64_t n = count - start < span ? count - start : span;
+        float *restrict px = x + start;
+        if (q) {
+            uint8_t *restrict pq = q + start;
+            for (int64_t i = 0; i < n; i++)
+                pq[i] = quantize_one(px[i] > 0.0f ? px[i] : px[i] * slopes[i], inv_scale, zero_point, top);
+        } else {
+            for (int64_t i = 0; i < n; i++) px[i] = px[i] > 0.0f ? px[i] : px[i] * slopes[i];
+        }
+    }
+}
+
+VARIANTS(prelu_quantize_span,
+         (float *x, const float *slopes, int64_t count, int64_t span, uint8_t *q, float inv_scale, float zero_point,
+          float top),
+         (x, slopes, count, span, q, inv_scale, zero_point, top))
+
+/*
+ * For x (pixels x c, float32, channels-last: a convolution's output) and `slopes` its c per-channel slopes
+ * repeated PRELU_TILE times (a LeakyReLU is a PReLU with one slope): q = the next layer's uint8 input,
+ * quantize(prelu(x)); or, with q NULL, x = prelu(x) in place.
+ */
+void vsrife_prelu_quantize_u8(float *x, const float *slopes, int64_t pixels, int64_t c, uint8_t *q, float inv_scale,
+                              float zero_point, float top, int threads) {
+    void (*run)(float *, const float *, int64_t, int64_t, uint8_t *, float, float, float) =
+        PICK(prelu_quantize_span);
+    const int64_t span = channel_span(c);
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t start = 0; start < pixels; start += PRELU_CHUNK) {
+        const int64_t count = pixels - start < PRELU_CHUNK ? pixels - start : PRELU_CHUNK;
+        run(x + start * c, slopes, count * c, span, q ? q + start * c : NULL, inv_scale, zero_point, top);
+    }
+}
+
+/* The smallest and largest of x (PReLU'd by slopes, if given), for the quantization of the next layer's input:
+ * activations change their range from frame to frame too much for fixed scales (measured: docs/performance.md).
+ * Written with vectors of eight floats: GCC does not vectorise a min/max reduction of floats on its own
+ * without -ffinite-math-only, which would break the NaN checks elsewhere in this file. */
+typedef float v8f __attribute__((vector_size(32)));
+typedef int32_t v8i __attribute__((vector_size(32)));
+
+INLINE v8f select8(v8i mask, v8f yes, v8f no) { return (v8f)(((v8i)yes & mask) | ((v8i)no & ~mask)); }
+
+INLINE void range_span(const float *restrict x, const float *restrict slopes, int64_t count, int64_t span,
+                       float *restrict lo, float *restrict hi) {
+    v8f low = {0}, high = {0};
+    for (int k = 0; k < 8; k++) low[k] = *lo, high[k] = *hi;
+    const v8f zero = {0};
+    for (int64_t start = 0; start < count; start += span) {
+        const int64_t n = count - start < span ? count - start : span;
+        const float *restrict px = x + start;
+        int64_t i = 0;
+        for (; i + 8 <= n; i += 8) {
+            v8f v;
+            memcpy(&v, px + i, sizeof v);
+            if (slopes) {
+                v8f slope;
+                memcpy(&slope, slopes + i, sizeof slope);
+                v = select8(v > zero, v, v * slope);
+            }
+            low = select8(v < low, v, low);
+            high = select8(v > high, v, high);
+        }
+        for (; i < n; i++) {
+            const float v = slopes && px[i] < 0.0f ? px[i] * slopes[i] : px[i];
+            low[0] = v < low[0] ? v : low[0];
+            high[0] = v > high[0] ? v : high[0];
+        }
+    }
+    for (int k = 0; k < 8; k++) {
+        *lo = low[k] < *lo ? low[k] : *lo;
+        *hi = high[k] > *hi ? high[k] : *hi;
+    }
+}
+
+VARIANTS(range_span, (const float *x, const float *slopes, int64_t count, int64_t span, float *lo, float *hi),
+         (x, slopes, count, span, lo, hi))
+
+/*
+ * lo_hi[0], lo_hi[1] = min and max of x (pixels x c, float32, channels-last), after PReLU with `slopes` (c
+ * slopes repeated PRELU_TILE times) unless slopes is NULL (then any layout).
+ */
+void vsrife_range_f32(const float *x, const float *slopes, int64_t pixels, int64_t c, float *lo_hi, int threads) {
+    void (*run)(const float *, const float *, int64_t, int64_t, float *, float *) = PICK(range_span);
+    const int64_t span = channel_span(c);
+    float lo = x[0] < 0.0f && slopes ? x[0] * slopes[0] : x[0], hi = lo;
+#pragma omp parallel for num_threads(threads) schedule(static) reduction(min : lo) reduction(max : hi)
+    for (int64_t start = 0; start < pixels; start += PRELU_CHUNK) {
+        const int64_t count = pixels - start < PRELU_CHUNK ? pixels - start : PRELU_CHUNK;
+        run(x + start * c, slopes, count * c, span, &lo, &hi);
+    }
+    lo_hi[0] = lo;
+    lo_hi[1] = hi;
+}
+
+INLINE void residual_span_f32(float *restrict x, const float *restrict y, int64_t count, float slope,
+                              float *restrict lo, float *restrict hi) {
+    for (int64_t i = 0; i < count; i++) {
+        const float sum = y[i] + x[i];
+        x[i] = sum > 0.0f ? sum : sum * slope;
+    }
+    range_span(x, NULL, count, count, lo, hi);  /* again over x, still in cache */
+}
+
+VARIANTS(residual_span_f32, (float *x, const float *y, int64_t count, float slope, float *lo, float *hi),
+         (x, y, count, slope, lo, hi))
+
+/*
+ * v4.5+'s ResConv tail on float32: x = leaky_relu(y + x, slope) in place (y: the convolution with its gain
+ * folded in; x and y in one layout), and lo_hi = the result's min and max (for the next unit's quantization).
+ */
+void vsrife_residual_leaky_f32(float *x, const float *y, int64_t count, float slope, float *lo_hi, int threads) {
+    void (*run)(float *, const float *, int64_t, float, float *, float *) = PICK(residual_span_f32);
+    float lo = 3.4e38f, hi = -3.4e38f;
+#pragma omp parallel for num_threads(threads) schedule(static) reduction(min : lo) reduction(max : hi)
+    for (int64_t start = 0; start < count; start += QUANT_CHUNK) {
+        const int64_t n = count - start < QUANT_CHUNK ? count - start : QUANT_CHUNK;
+        run(x + start, y + start, n, slope, &lo, &hi);
+    }
+    lo_hi[0] = lo;
+    lo_hi[1] = hi;
 }

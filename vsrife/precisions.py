@@ -35,6 +35,7 @@ import platformdirs
 import torch
 from torch import nn
 
+from .arch import int8
 from .errors import RifeError
 
 CACHE_ENV = "VSRIFE_CACHE_DIR"
@@ -53,6 +54,7 @@ class Precision:
     devices: tuple[str, ...] = ("cpu", "cuda")
     # may the measured choice pick it? (a path that loses accuracy must earn this on real footage)
     default_candidate: bool = True
+    quantized: bool = False  # int8 convolutions in the blocks' bodies (vsrife.arch.int8)
 
     def check(self, device: torch.device) -> None:
         """Raise a :class:`RifeError` if this path cannot run on ``device``."""
@@ -69,6 +71,8 @@ class Precision:
             return network
         converted = copy.deepcopy(network)
         converted.set_precision(self.dtype, channels_last=self.channels_last, exact=self.exact)
+        if self.quantized:
+            int8.quantize_network(converted)
         return converted
 
 
@@ -79,6 +83,16 @@ PRECISIONS: dict[str, Precision] = {
         Precision("fast32", "float32, channels-last, fused kernels", torch.float32, True, False),
         Precision("bf16", "bfloat16 convolutions", torch.bfloat16, True, False),
         Precision("fp16", "float16 convolutions (CUDA)", torch.float16, True, False, devices=("cuda",)),
+        Precision(
+            "int8",
+            "int8 convolutions in the blocks' bodies (oneDNN), activations quantized per frame",
+            torch.float32,
+            True,
+            False,
+            devices=("cpu",),
+            default_candidate=False,
+            quantized=True,
+        ),
     )
 }
 

@@ -13,9 +13,11 @@ import ctypes
 import importlib.machinery
 import itertools
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 
@@ -80,6 +82,42 @@ def _declare(library: ctypes.CDLL) -> None:
         ctypes.c_void_p,  # alpha
         *[ctypes.c_int64] * 3,  # H, W, channels
         ctypes.c_void_p,  # out
+        ctypes.c_int,  # threads
+    ]
+    library.vsrife_quantize_u8.restype = None
+    library.vsrife_quantize_u8.argtypes = [
+        ctypes.c_void_p,  # x (float32)
+        ctypes.c_void_p,  # q (uint8, x's layout)
+        ctypes.c_int64,  # count
+        *[ctypes.c_float] * 3,  # 1 / scale, zero point, top
+        ctypes.c_int,  # threads
+    ]
+    library.vsrife_prelu_quantize_u8.restype = None
+    library.vsrife_prelu_quantize_u8.argtypes = [
+        ctypes.c_void_p,  # x (float32, channels-last), PReLU'd in place if q is NULL
+        ctypes.c_void_p,  # slopes (float32, one per channel, repeated PRELU_TILE times)
+        ctypes.c_int64,  # pixels
+        ctypes.c_int64,  # channels
+        ctypes.c_void_p,  # q (uint8, channels-last) or NULL
+        *[ctypes.c_float] * 3,  # 1 / scale, zero point, top
+        ctypes.c_int,  # threads
+    ]
+    library.vsrife_range_f32.restype = None
+    library.vsrife_range_f32.argtypes = [
+        ctypes.c_void_p,  # x (float32, channels-last if slopes)
+        ctypes.c_void_p,  # slopes (float32, one per channel, repeated PRELU_TILE times) or NULL
+        ctypes.c_int64,  # pixels
+        ctypes.c_int64,  # channels
+        ctypes.c_void_p,  # out: min, max (float32)
+        ctypes.c_int,  # threads
+    ]
+    library.vsrife_residual_leaky_f32.restype = None
+    library.vsrife_residual_leaky_f32.argtypes = [
+        ctypes.c_void_p,  # x (float32), updated in place
+        ctypes.c_void_p,  # y (float32, x's layout)
+        ctypes.c_int64,  # count
+        ctypes.c_float,  # negative slope
+        ctypes.c_void_p,  # out: min, max (float32)
         ctypes.c_int,  # threads
     ]
     library.vsrife_use_baseline.restype = None
@@ -412,3 +450,103 @@ def warp_blend(image0: Tensor, image1: Tensor, channels: int, flow: Tensor, alph
         )
     )
     return out
+
+
+# --- uint8 activations of the int8 path ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Quantizer:
+    """Per-tensor affine uint8 quantization of activations: ``q = clamp(round(x / scale + zero_point), 0, top)``
+    with ``top`` 255, or 127 where 8-bit activations would overflow the CPU's int8 convolutions."""
+
+    scale: float
+    zero_point: int
+    top: int = 255
+
+    @classmethod
+    def spanning(cls, lo: float, hi: float, top: int = 255) -> Quantizer:
+        """The quantization of ``[lo, hi]``, widened to include 0, which stays exact (zero padding)."""
+        lo, hi = min(lo, 0.0), max(hi, 0.0)
+        scale = max(hi - lo, 1e-8) / top
+        return cls(scale, round(-lo / scale), top)
+
+    def reference(self, x: Tensor) -> Tensor:
+        """The PyTorch operations the kernels compute in one pass (the fallback without the library)."""
+        values = torch.round(x * (1.0 / self.scale) + self.zero_point).clamp_(0, self.top)
+        return values.to(torch.uint8)
+
+    def _args(self) -> tuple[float, float, float]:
+        return 1.0 / self.scale, float(self.zero_point), float(self.top)
+
+
+def _float_channels_last(x: Tensor) -> bool:
+    return usable(x) and x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last)
+
+
+def _slopes_fit(x: Tensor, slope: Tensor) -> bool:
+    return _float_channels_last(x) and slope.numel() in _per_channel(x)
+
+
+def _tiled(x: Tensor, slope: Tensor) -> Tensor:
+    return slope if slope.numel() > x.shape[1] else tile_per_channel(slope)
+
+
+def value_range(x: Tensor, slope: Tensor | None = None) -> tuple[float, float]:
+    """Min and max of ``x`` (float32 channels-last), PReLU'd by ``slope`` (one per channel) if given."""
+    if not _float_channels_last(x) or (slope is not None and not _slopes_fit(x, slope)):
+        values = x if slope is None else F.prelu(x, slope.reshape(-1)[: x.shape[1]])
+        return float(values.min()), float(values.max())
+    out = torch.empty(2)
+    n, c, h, w = x.shape
+    slopes = None if slope is None else _tiled(x, slope)
+    _library.vsrife_range_f32(  # type: ignore[union-attr]
+        x.data_ptr(), None if slopes is None else slopes.data_ptr(), n * h * w, c, out.data_ptr(),
+        torch.get_num_threads(),
+    )  # fmt: skip
+    return float(out[0]), float(out[1])
+
+
+def quantize_u8(x: Tensor, quantizer: Quantizer) -> Tensor:
+    """``x`` (float32 CPU, channels-last) as uint8 in the same layout, in one pass."""
+    if not _float_channels_last(x):
+        return quantizer.reference(x).contiguous(memory_format=torch.channels_last)
+    q = torch.empty_like(x, dtype=torch.uint8)
+    _library.vsrife_quantize_u8(  # type: ignore[union-attr]
+        x.data_ptr(), q.data_ptr(), x.numel(), *quantizer._args(), torch.get_num_threads()
+    )
+    return q
+
+
+def prelu_quantize_(x: Tensor, slope: Tensor, quantizer: Quantizer | None) -> Tensor | None:
+    """PReLU of a convolution's float32 channels-last output ``x`` (one slope per channel, plain or as
+    :func:`tile_per_channel` makes it), quantized by ``quantizer`` (the next layer's input) and returned;
+    without a quantizer, ``x`` itself PReLU'd in place. One pass over ``x``."""
+    if not _slopes_fit(x, slope):
+        activated = F.prelu(x, slope.reshape(-1)[: x.shape[1]])
+        if quantizer is None:
+            x.copy_(activated)
+            return None
+        return quantizer.reference(activated)
+    q = None if quantizer is None else torch.empty_like(x, dtype=torch.uint8)
+    slopes = _tiled(x, slope)  # held until the call returns: a temporary's memory could be reused meanwhile
+    n, c, h, w = x.shape
+    args = quantizer._args() if quantizer is not None else (1.0, 0.0, 255.0)
+    _library.vsrife_prelu_quantize_u8(  # type: ignore[union-attr]
+        x.data_ptr(), slopes.data_ptr(), n * h * w, c, None if q is None else q.data_ptr(), *args,
+        torch.get_num_threads(),
+    )  # fmt: skip
+    return q
+
+
+def residual_leaky_float_(x: Tensor, y: Tensor, slope: float) -> tuple[float, float]:
+    """``x = leaky_relu(y + x, slope)`` in place (v4.5+'s ResConv tail, the gain folded into ``y``) and the
+    result's min and max, in one pass; ``x`` and ``y`` float32 channels-last of one shape."""
+    if not (_float_channels_last(x) and _float_channels_last(y) and x.shape == y.shape):
+        x.copy_(F.leaky_relu(y + x, slope))
+        return float(x.min()), float(x.max())
+    out = torch.empty(2)
+    _library.vsrife_residual_leaky_f32(  # type: ignore[union-attr]
+        x.data_ptr(), y.data_ptr(), x.numel(), slope, out.data_ptr(), torch.get_num_threads()
+    )
+    return float(out[0]), float(out[1])

@@ -1,0 +1,139 @@
+"""The int8 path: its activation kernels against PyTorch, its convolutions against float arithmetic, and
+whole networks against the float32 reference (quality on real footage: tests/test_inference.py)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from vsrife.arch import int8, kernels
+from vsrife.arch.kernels import Quantizer
+from vsrife.inference import Interpolator
+from vsrife.weights import load_network
+
+from .conftest import psnr
+from .reference import inputs
+from .test_conformance import synthetic_network
+from .test_layers import KERNELS_MISSING
+
+needs_kernels = pytest.mark.skipif(not kernels.available(), reason=KERNELS_MISSING)
+
+
+def channels_last(*shape: int, seed: int = 0) -> torch.Tensor:
+    torch.manual_seed(seed)
+    return (torch.randn(*shape) * 2).contiguous(memory_format=torch.channels_last)
+
+
+@pytest.fixture(params=["this CPU's build", "baseline build"])
+def build(request):
+    """Each kernel on the build this CPU picks (AVX2 or AVX-512 where it has them) and on the baseline one."""
+    if request.param == "baseline build":
+        if not kernels.available():
+            pytest.skip(KERNELS_MISSING)
+        with kernels.baseline_build():
+            yield request.param
+    else:
+        yield request.param
+
+
+@needs_kernels
+@pytest.mark.parametrize("channels", [64, 60, 5])
+def test_activation_kernels_match_pytorch(build, channels):
+    x = channels_last(1, channels, 23, 37)
+    slope = torch.rand(channels) * 0.5 - 0.1  # PReLU slopes may be negative
+    activated = F.prelu(x, slope)
+    assert kernels.value_range(x) == (x.min().item(), x.max().item())
+    assert kernels.value_range(x, slope) == pytest.approx((activated.min().item(), activated.max().item()))
+    quantizer = Quantizer.spanning(*kernels.value_range(x, slope), top=127)
+    expected = quantizer.reference(activated)
+    q = kernels.prelu_quantize_(x.clone(), slope, quantizer)
+    assert q.dtype == torch.uint8 and q.is_contiguous(memory_format=torch.channels_last)
+    # one code at most: x * (1 / scale) may round once differently when the compiler fuses multiply and add
+    assert (q.int() - expected.int()).abs().max() <= 1 and (q != expected).float().mean() < 1e-3
+    plain = kernels.quantize_u8(x, quantizer)
+    assert (plain.int() - quantizer.reference(x).int()).abs().max() <= 1
+    y = x.clone()
+    assert kernels.prelu_quantize_(y, slope, None) is None
+    assert torch.allclose(y, activated)
+    residual = x.clone()
+    conv_out = channels_last(1, channels, 23, 37, seed=1)
+    lo, hi = kernels.residual_leaky_float_(residual, conv_out, 0.2)
+    assert torch.allclose(residual, F.leaky_relu(conv_out + x, 0.2)) and (lo, hi) == (
+        residual.min().item(),
+        residual.max().item(),
+    )
+
+
+def test_the_fallbacks_compute_the_same_as_the_kernels():
+    """Without the library (or for layouts it does not take) the PyTorch operations run instead."""
+    x = torch.randn(1, 8, 9, 11)  # planar: the kernels do not take it
+    slope = torch.rand(8)
+    quantizer = Quantizer.spanning(-1.0, 3.0, 255)
+    assert torch.equal(kernels.prelu_quantize_(x, slope, quantizer), quantizer.reference(F.prelu(x, slope)))
+    assert kernels.value_range(x, slope) == (F.prelu(x, slope).min().item(), F.prelu(x, slope).max().item())
+
+
+def test_quantizer_keeps_zero_exact():
+    for lo, hi in [(-1.3, 4.2), (0.2, 5.0), (-3.0, -0.5)]:
+        q = Quantizer.spanning(lo, hi, 127)
+        assert q.reference(torch.zeros(1)).item() == q.zero_point  # zero padding stays zero
+        assert 0 <= q.zero_point <= 127
+
+
+def test_activation_bits_are_the_ones_this_cpu_computes_exactly():
+    """8-bit activations where the int8 convolutions take them without overflow (VNNI, AMX), else 7."""
+    top = int8.activation_top()
+    assert top in (127, 255)
+    conv = torch.nn.Conv2d(64, 64, 3, 1, 1)
+    layer = int8.Int8Conv2d(conv)
+    q = torch.randint(0, top + 1, (1, 64, 12, 16), dtype=torch.uint8).contiguous(memory_format=torch.channels_last)
+    quantizer = Quantizer(0.02, 10, top)
+    out = layer(q, quantizer)
+    weight = torch.round(conv.weight / layer.weight_scales.reshape(-1, 1, 1, 1)).clamp(-127, 127)
+    exact = F.conv2d((q.float() - 10) * 0.02, weight * layer.weight_scales.reshape(-1, 1, 1, 1), conv.bias, 1, 1)
+    assert (out - exact).abs().max() < 1e-4 * exact.abs().max()
+
+
+def test_folded_gain_equals_the_gain_after_the_convolution():
+    conv = torch.nn.Conv2d(16, 16, 3, 1, 1)
+    gain = torch.rand(1, 16, 1, 1) + 0.5
+    x = torch.rand(1, 16, 10, 12).contiguous(memory_format=torch.channels_last)
+    quantizer = Quantizer.spanning(0.0, 1.0, int8.activation_top())
+    q = kernels.quantize_u8(x, quantizer)
+    folded = int8.Int8Conv2d(conv, gain=gain)(q, quantizer)
+    dequantized = (q.float() - quantizer.zero_point) * quantizer.scale
+    expected = F.conv2d(dequantized, conv.weight, conv.bias, 1, 1) * gain
+    assert (folded - expected).abs().max() < 0.02 * expected.abs().max()  # int8 weights: ~1% per weight
+
+
+@pytest.mark.parametrize(
+    ("group", "name", "least_db"),
+    [
+        ("v4", "4.0", 38),  # conv + PReLU body with a skip (3.9-4.1)
+        ("v4", "4.2", 45),  # conv + LeakyReLU body
+        ("v4", "4.6", 20),  # ResConv units: synthetic weights let activations grow to ~200 over 8 units
+        ("v4", "4.26", 25),
+        ("paper", "rife-paper", 45),
+    ],
+)
+def test_each_body_kind_runs_in_int8_close_to_the_reference(group, name, least_db):
+    """Synthetic weights: the int8 network's frame against the float32 reference's (real weights, where
+    they can be had, are held to the quality bar on real footage instead)."""
+    net = synthetic_network(group, name)
+    int8_path = Interpolator(net, precision="int8")
+    assert any(isinstance(m, int8.Int8Conv2d) for m in int8_path.network.modules())
+    reference = Interpolator(net, precision="fp32").interpolate(*inputs(), 0.5)
+    assert psnr(int8_path.interpolate(*inputs(), 0.5), reference) > least_db
+
+
+@pytest.mark.usefixtures("official_weights")
+def test_grouped_bodies_of_the_older_models_run_in_int8():
+    net = load_network("3.8")
+    frame = Interpolator(net, precision="int8").interpolate(*inputs(), 0.5)
+    assert psnr(frame, Interpolator(net, precision="fp32").interpolate(*inputs(), 0.5)) > 45
+
+
+def test_int8_is_cpu_only():
+    with pytest.raises(Exception, match="precision='int8' runs on CPU only"):
+        Interpolator(synthetic_network("v4", "4.0"), precision="int8", device="cuda")

@@ -1,0 +1,162 @@
+"""The int8 path: the IFBlocks' bodies in int8 on the CPU, through oneDNN.
+
+What is quantized: the body of every block — 3.9-4.4's eight conv + PReLU/LeakyReLU layers, 4.5+'s eight
+ResConv units, 3.x's pairs with a skip — which holds most of a frame's arithmetic. What stays float32,
+because quantizing it cost accuracy on real footage (measured per layer: ``docs/performance.md``): both
+layers of each block's ``conv0`` (its input mixes frames in [0, 1] with flows in pixels; its second layer
+alone cost 0.4 dB), the heads (transposed convolutions that predict the flow itself), the feature encoders,
+and all resampling, warping and blending.
+
+Weights are int8 per output channel (symmetric, ``max |w| / 127``). Activations are uint8 per tensor, their
+range measured on each frame as it runs: one pass finds the range of a layer's activated output, a second
+applies the activation and quantizes (:mod:`~vsrife.arch.kernels`). Fixed ranges calibrated on real frames
+were measured first and lose 0.4-4 dB: a body's activations span 2 on one frame and 17 on another. The
+convolutions are PyTorch's x86 quantization operators (``torch.ops.onednn.qconv_prepack`` and
+``qconv2d_pointwise``, the ones its int8 compiler flow lowers to) on plain uint8/int8 tensors: no
+(deprecated) quantized tensor types.
+
+CPUs without VNNI (AVX-512 VNNI, AVX-VNNI or AMX) multiply uint8 by int8 in 16-bit pairs that overflow with
+8-bit activations; there activations get 7 bits (``top`` 127), as PyTorch's own x86 recipe does. Which case
+applies is found by running one such convolution, not read off a flag (:func:`activation_top`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import cache
+
+import torch
+from torch import Tensor, nn
+
+from . import kernels
+from .kernels import Quantizer
+from .layers import ResConv
+
+
+@cache
+def activation_top() -> int:
+    """255 if this CPU's int8 convolutions take 8-bit activations exactly, else 127 (see the module doc)."""
+    channels = 64
+    x = torch.full((1, channels, 4, 4), 255, dtype=torch.uint8).contiguous(memory_format=torch.channels_last)
+    weight = torch.full((channels, channels, 3, 3), 127, dtype=torch.int8)
+    scales = torch.ones(channels)
+    packed = torch.ops.onednn.qconv_prepack(weight, scales, 1.0, 0, [1, 1], [1, 1], [1, 1], 1, None)
+    out = torch.ops.onednn.qconv2d_pointwise(
+        x, 1.0, 0, packed, scales, torch.zeros(channels, dtype=torch.long), None,
+        [1, 1], [1, 1], [1, 1], 1, 1.0, 0, torch.float32, "none", [], "",
+    )  # fmt: skip
+    centre = float(255 * 127 * 9 * channels)  # every tap lies inside the 4 x 4 frame at pixel (1, 1)
+    return 255 if out[0, 0, 1, 1].item() == centre else 127
+
+
+class Int8Conv2d(nn.Module):
+    """A float32 ``nn.Conv2d`` with int8 weights (per output channel), run on uint8 activations:
+    ``forward(q, quantizer)`` takes the uint8 channels-last input and how it was quantized, and returns the
+    float32 channels-last output. A per-channel ``gain`` after the convolution (ResConv's ``beta``) is folded
+    into its weights and bias."""
+
+    def __init__(self, conv: nn.Conv2d, gain: Tensor | None = None) -> None:
+        super().__init__()
+        weight = conv.weight.detach().float()
+        bias = conv.bias.detach().float() if conv.bias is not None else torch.zeros(conv.out_channels)
+        if gain is not None:
+            weight = weight * gain.detach().float().reshape(-1, 1, 1, 1)
+            bias = bias * gain.detach().float().reshape(-1)
+        self.weight_scales = (weight.abs().amax(dim=(1, 2, 3)) / 127).clamp_min(1e-12)
+        q_weight = torch.round(weight / self.weight_scales.reshape(-1, 1, 1, 1)).clamp(-127, 127).to(torch.int8)
+        self.geometry = ([*conv.stride], [*conv.padding], [*conv.dilation], conv.groups)
+        # the input scale and zero point given here are placeholders: each call passes its own
+        self.packed = torch.ops.onednn.qconv_prepack(q_weight, self.weight_scales, 1.0, 0, *self.geometry, None)
+        self.bias = bias
+        self.zero_points = torch.zeros(conv.out_channels, dtype=torch.long)
+
+    def forward(self, q: Tensor, quantizer: Quantizer) -> Tensor:
+        stride, padding, dilation, groups = self.geometry
+        return torch.ops.onednn.qconv2d_pointwise(
+            q, quantizer.scale, quantizer.zero_point, self.packed, self.weight_scales, self.zero_points,
+            self.bias, stride, padding, dilation, groups, 1.0, 0, torch.float32, "none", [], "",
+        )  # fmt: skip
+
+
+def _quantize(x: Tensor, top: int) -> tuple[Tensor, Quantizer]:
+    """``x`` (float32) as uint8 channels-last over its own range."""
+    x = x.contiguous(memory_format=torch.channels_last)
+    quantizer = Quantizer.spanning(*kernels.value_range(x), top)
+    return kernels.quantize_u8(x, quantizer), quantizer
+
+
+class Int8Chain(nn.Module):
+    """Layers ``conv -> activation`` run back to back in int8 (3.9-4.4's body, 3.x's pairs): float32 in,
+    float32 out. Between two layers, one pass measures the range of the activated output and a second
+    applies the activation (a PReLU; a LeakyReLU is a PReLU with one slope) and quantizes."""
+
+    def __init__(self, convs: list[Int8Conv2d], slopes: list[Tensor], top: int) -> None:
+        super().__init__()
+        self.convs = nn.ModuleList(convs)
+        self.slopes = [kernels.tile_per_channel(s) if kernels.available() else s.detach().float() for s in slopes]
+        self.top = top
+
+    def forward(self, x: Tensor) -> Tensor:
+        q, quantizer = _quantize(x, self.top)
+        last = len(self.convs) - 1
+        for i, (conv, slope) in enumerate(zip(self.convs, self.slopes, strict=True)):
+            y = conv(q, quantizer)
+            if i == last:
+                kernels.prelu_quantize_(y, slope, None)
+                return y
+            quantizer = Quantizer.spanning(*kernels.value_range(y, slope), self.top)
+            q = kernels.prelu_quantize_(y, slope, quantizer)
+        raise AssertionError("an empty chain")
+
+
+class Int8ResChain(nn.Module):
+    """v4.5+'s body, ResConv units ``x = leaky_relu(conv(x) * beta + x)``, in int8: ``beta`` folded into the
+    convolution; the residual and activation in one pass that also measures the next input's range."""
+
+    def __init__(self, convs: list[Int8Conv2d], slope: float, top: int) -> None:
+        super().__init__()
+        self.convs = nn.ModuleList(convs)
+        self.slope = slope
+        self.top = top
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x.contiguous(memory_format=torch.channels_last).clone()  # updated in place below
+        q, quantizer = _quantize(x, self.top)
+        for i, conv in enumerate(self.convs):
+            lo, hi = kernels.residual_leaky_float_(x, conv(q, quantizer), self.slope)
+            if i + 1 < len(self.convs):
+                quantizer = Quantizer.spanning(lo, hi, self.top)
+                q = kernels.quantize_u8(x, quantizer)
+        return x
+
+
+def _slope(activation: nn.Module, channels: int) -> Tensor:
+    if isinstance(activation, nn.PReLU):
+        return activation.weight.detach().float()
+    if isinstance(activation, nn.LeakyReLU):
+        return torch.full((channels,), float(activation.negative_slope))
+    raise TypeError(f"no int8 chain for activation {type(activation).__name__}")
+
+
+def bodies(network: nn.Module) -> Iterator[tuple[nn.Module, str, nn.Sequential]]:
+    """The runs of layers the int8 path takes over: (block, attribute, its ``Sequential`` of ``conv(...)``
+    pairs or ResConv units). Networks without ``blocks`` (3.1) have none."""
+    for block in getattr(network, "blocks", []):
+        for name, child in block.named_children():
+            if name.startswith("convblock"):
+                yield block, name, child
+
+
+def quantize_network(network: nn.Module) -> nn.Module:
+    """Replace the bodies of ``network`` (a float32 fast-path network) by int8 chains, in place."""
+    top = activation_top()
+    for block, name, layers in list(bodies(network)):
+        replacement: nn.Module
+        if all(isinstance(layer, ResConv) for layer in layers):
+            convs = [Int8Conv2d(unit.conv, gain=unit.beta) for unit in layers]
+            replacement = Int8ResChain(convs, layers[0].relu.negative_slope, top)
+        else:
+            slopes = [_slope(pair[1], pair[0].out_channels) for pair in layers]
+            replacement = Int8Chain([Int8Conv2d(pair[0]) for pair in layers], slopes, top)
+        setattr(block, name, replacement)
+    return network
