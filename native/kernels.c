@@ -135,7 +135,7 @@ int vsrife_upsample_accumulate(const float *low, float *out, const float *const 
     return failed ? -1 : 0;
 }
 
-/* ---- bfloat16, channels-last: PReLU and packing the blocks' inputs -------------------------------------------- */
+/* ---- channels-last: PReLU on bfloat16, and packing the blocks' inputs -------------------------------------- */
 
 INLINE float bf16_to_float(uint16_t bits) {
     union { uint32_t u; float f; } v = {.u = (uint32_t)bits << 16};
@@ -250,46 +250,44 @@ void vsrife_residual_leaky_bf16_channels_last(uint16_t *y, const uint16_t *x, co
     }
 }
 
-/* Per tile of pixels: each channel rounded into a planar buffer (vectorised), then the buffer written out
+/* Per tile of pixels: each channel copied into a planar buffer (vectorised), then the buffer written out
  * pixel by pixel, so that the stores run along the output: storing each channel with a stride of c was
  * 1.5x slower, and tiles of 64 pixels instead of 128 made each plane's reads too short to stream well
- * (4.22's 36 channels at 736x1280: 23.6 -> 13.8 -> 10.4-11.8 ms). */
-INLINE void pack_row(const float *const *restrict planes, int64_t c, int64_t offset, int64_t w,
-                     uint16_t *restrict out) {
+ * (4.22's 36 channels at 736x1280, bfloat16 output: 23.6 -> 13.8 -> 10.4-11.8 ms). */
+INLINE void pack_row(const float *const *restrict planes, int64_t c, int64_t offset, int64_t w, float *restrict out) {
     enum { BUFFER = 8192, MAX_TILE = 128 };
-    uint16_t tile[BUFFER];
+    float tile[BUFFER];
     const int64_t pixels = c * MAX_TILE <= BUFFER ? MAX_TILE : (BUFFER / c > 0 ? BUFFER / c : 1);
     for (int64_t start = 0; start < w; start += pixels) {
         const int64_t count = w - start < pixels ? w - start : pixels;
         for (int64_t ch = 0; ch < c; ch++) {
             const float *restrict src = planes[ch] + offset + start;
-            uint16_t *restrict row = tile + ch * pixels;
-            for (int64_t x = 0; x < count; x++) row[x] = float_to_bf16(src[x]);
+            float *restrict row = tile + ch * pixels;
+            for (int64_t x = 0; x < count; x++) row[x] = src[x];
         }
-        uint16_t *restrict dst = out + start * c;
+        float *restrict dst = out + start * c;
         for (int64_t x = 0; x < count; x++)
             for (int64_t ch = 0; ch < c; ch++) dst[x * c + ch] = tile[ch * pixels + x];
     }
 }
 
-typedef void (*PackRow)(const float *const *, int64_t, int64_t, int64_t, uint16_t *);
+typedef void (*PackRow)(const float *const *, int64_t, int64_t, int64_t, float *);
 
 #if HAVE_V4
-TARGET_V4 static void pack_row_v4(const float *const *planes, int64_t c, int64_t offset, int64_t w, uint16_t *out) {
+TARGET_V4 static void pack_row_v4(const float *const *planes, int64_t c, int64_t offset, int64_t w, float *out) {
     pack_row(planes, c, offset, w, out);
 }
 #endif
 
-static void pack_row_base(const float *const *planes, int64_t c, int64_t offset, int64_t w, uint16_t *out) {
+static void pack_row_base(const float *const *planes, int64_t c, int64_t offset, int64_t w, float *out) {
     pack_row(planes, c, offset, w, out);
 }
 
 /*
- * out (h x w x c, bfloat16) = the c float32 planes (h x w each, anywhere in memory) interleaved and rounded:
- * torch.cat(planes, 1).to(torch.bfloat16, memory_format=torch.channels_last) for one image, in one pass.
+ * out (h x w x c, float32) = the c float32 planes (h x w each, anywhere in memory) interleaved:
+ * torch.cat(planes, 1).contiguous(memory_format=torch.channels_last) for one image, in one pass.
  */
-void vsrife_pack_bf16_channels_last(const float *const *planes, int64_t c, int64_t h, int64_t w, uint16_t *out,
-                                    int threads) {
+void vsrife_pack_channels_last(const float *const *planes, int64_t c, int64_t h, int64_t w, float *out, int threads) {
     PackRow row = pack_row_base;
 #if HAVE_V4
     if (CPU_HAS_V4()) row = pack_row_v4;

@@ -137,10 +137,10 @@ def test_fused_prelu_and_packing_are_bit_exact():
 
     full = torch.randn(1, 6, 30, 50) * 100
     parts = [full[:, 1:4], torch.randn(1, 1, 30, 50), torch.rand(1, 4, 30, 50)]  # a strided view among them
-    packed = kernels.pack_bf16_channels_last(parts)
-    assert packed.is_contiguous(memory_format=torch.channels_last)
-    assert torch.equal(packed, torch.cat(parts, 1).to(torch.bfloat16, memory_format=torch.channels_last))
-    assert not kernels.pack_usable([*parts, torch.rand(1, 1, 15, 25)], torch.bfloat16, torch.channels_last)
+    packed = kernels.pack_channels_last(parts)
+    assert packed.is_contiguous(memory_format=torch.channels_last) and packed.dtype == torch.float32
+    assert torch.equal(packed, torch.cat(parts, 1).contiguous(memory_format=torch.channels_last))
+    assert not kernels.pack_usable([*parts, torch.rand(1, 1, 15, 25)])
 
 
 @needs_kernels
@@ -273,7 +273,7 @@ def test_baseline_and_avx512_builds_of_every_kernel_agree():
         out = {
             "prelu": kernels.prelu_(x.clone(), slope),
             "residual": kernels.residual_leaky_(y.clone(), gain, x, 0.2),
-            "pack": kernels.pack_bf16_channels_last(list(parts)),
+            "pack": kernels.pack_channels_last(list(parts)),
             "shuffle": kernels.pixel_shuffle_to_float(shuffled),
             "upsample": kernels.upsample_accumulate(update, 4.0, 4, bases),
         }

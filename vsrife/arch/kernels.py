@@ -122,13 +122,13 @@ def _declare(library: ctypes.CDLL) -> None:
     ]
     library.vsrife_use_baseline.restype = None
     library.vsrife_use_baseline.argtypes = [ctypes.c_int]
-    library.vsrife_pack_bf16_channels_last.restype = None
-    library.vsrife_pack_bf16_channels_last.argtypes = [
+    library.vsrife_pack_channels_last.restype = None
+    library.vsrife_pack_channels_last.argtypes = [
         ctypes.c_void_p,  # plane pointers
         ctypes.c_int64,  # channels
         ctypes.c_int64,  # height
         ctypes.c_int64,  # width
-        ctypes.c_void_p,  # out (bfloat16, channels-last)
+        ctypes.c_void_p,  # out (float32, channels-last)
         ctypes.c_int,  # threads
     ]
 
@@ -299,9 +299,9 @@ def prelu_(x: Tensor, slope: Tensor) -> Tensor:
     return x
 
 
-def pack_usable(parts: list[Tensor], dtype: torch.dtype, memory_format: torch.memory_format) -> bool:
-    """Whether :func:`pack_bf16_channels_last` takes ``parts`` for a ``dtype`` / ``memory_format`` input."""
-    if _library is None or dtype != torch.bfloat16 or memory_format != torch.channels_last or not parts:
+def pack_usable(parts: list[Tensor]) -> bool:
+    """Whether :func:`pack_channels_last` takes ``parts``."""
+    if _library is None or not parts:
         return False
     size = parts[0].shape[2:]
     return all(
@@ -309,15 +309,15 @@ def pack_usable(parts: list[Tensor], dtype: torch.dtype, memory_format: torch.me
     )
 
 
-def pack_bf16_channels_last(parts: list[Tensor]) -> Tensor:
-    """``torch.cat(parts, 1).to(torch.bfloat16, memory_format=torch.channels_last)`` in one pass, bit for bit,
-    for one image (``1 x C_i x H x W`` float32 parts whose planes are contiguous)."""
-    if not pack_usable(parts, torch.bfloat16, torch.channels_last):
-        raise ValueError("pack_bf16_channels_last takes 1 x C x H x W float32 CPU parts of one size")
+def pack_channels_last(parts: list[Tensor]) -> Tensor:
+    """``torch.cat(parts, 1).contiguous(memory_format=torch.channels_last)`` in one pass, for one image
+    (``1 x C_i x H x W`` float32 parts whose planes are contiguous)."""
+    if not pack_usable(parts):
+        raise ValueError("pack_channels_last takes 1 x C x H x W float32 CPU parts of one size")
     pointers = [plane for p in parts for plane in _plane_pointers(p)[0]]
     _, _, h, w = parts[0].shape
-    out = torch.empty((1, len(pointers), h, w), dtype=torch.bfloat16, memory_format=torch.channels_last)
-    _library.vsrife_pack_bf16_channels_last(  # type: ignore[union-attr]
+    out = torch.empty((1, len(pointers), h, w), dtype=torch.float32, memory_format=torch.channels_last)
+    _library.vsrife_pack_channels_last(  # type: ignore[union-attr]
         (ctypes.c_void_p * len(pointers))(*pointers), len(pointers), h, w, out.data_ptr(), torch.get_num_threads()
     )
     return out
