@@ -53,9 +53,10 @@ def official_weights() -> None:
 
 
 class SampleClip:
-    """A real sample clip decoded frame-exactly (bestsource) and converted to RGB float for the network."""
+    """A real sample clip decoded frame-exactly (bestsource) and converted to RGB float for the network;
+    ``crop`` = (left, top, width, height) keeps a part of each frame (cheaper tests on HD clips)."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, crop: tuple[int, int, int, int] | None = None) -> None:
         import vapoursynth as vs
 
         from vsrife.samples import sample_path
@@ -63,6 +64,9 @@ class SampleClip:
         source = vs.core.bs.VideoSource(str(sample_path(name)))
         matrix = "709" if source.width >= 1280 else "170m"
         self.rgb = source.resize.Bicubic(format=vs.RGBS, matrix_in_s=matrix)
+        if crop is not None:
+            left, top, width, height = crop
+            self.rgb = self.rgb.std.CropAbs(width, height, left, top)
         self.num_frames = self.rgb.num_frames
 
     def frame(self, n: int) -> torch.Tensor:

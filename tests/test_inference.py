@@ -17,6 +17,16 @@ from .test_conformance import synthetic_network
 
 # triplets (n-1, n, n+1) away from the cuts in bikes.mp4 (29/30, 75/76, 136/137, 186/187, 241/242)
 TRIPLETS = {"bikes.mp4": [5, 50, 100, 160, 210, 230], "bigbuckbunny.mp4": [5, 21, 37, 53, 101]}
+# the fast paths' check, cheaper: natural motion, CG animation, and the end credits of Big Buck Bunny (small
+# white text scrolling over black, 448x256 of it), the hardest content for reduced precision
+FAST_PATH_SET = {
+    ("bikes.mp4", None): [50, 160, 230],
+    ("bigbuckbunny.mp4", None): [21, 53, 101],
+    ("bbb_film.mp4", (416, 232, 448, 256)): [13000, 13200, 13400],
+}
+# how much PSNR each path may lose against fp32 per clip (int8 is opt-in for this reason: measured here it
+# loses up to 0.4 dB on credits and titles, and gains 0.1-0.2 dB on natural footage)
+MAY_LOSE_DB = {"fast32": 0.05, "bf16": 0.05, "int8": 0.6}
 
 
 @pytest.fixture(scope="module")
@@ -54,22 +64,22 @@ def test_official_39_clearly_beats_frame_blending_on_real_footage(official_weigh
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("precision", ["fast32", "bf16", "int8"])
+@pytest.mark.parametrize("precision", list(MAY_LOSE_DB))
 def test_fast_paths_keep_quality_on_real_footage(official_weights, v39, sample_clip, precision):
-    """Rebuilding real frames, no fast path loses more than 0.05 dB against the float32 reference (int8 may
-    gain a little: its rounding moves PSNR by +0.2 dB on these clips, measured)."""
+    """Rebuilding real frames (natural, CG, credits), each fast path stays within its allowance of the
+    float32 reference, per clip."""
     reference = Interpolator(v39, device="cpu", precision="fp32")
     fast = Interpolator(v39, device="cpu", precision=precision)
     assert fast.network is not reference.network and next(v39.parameters()).dtype == torch.float32
-    for name, centres in TRIPLETS.items():
+    for (name, crop), centres in FAST_PATH_SET.items():
         exact, quick = rebuilt_psnrs(
-            sample_clip(name),
+            sample_clip(name, crop),
             centres,
             lambda a, b: reference.interpolate(a, b, 0.5),
             lambda a, b: fast.interpolate(a, b, 0.5),
         )
         print(f"{name}: fp32 {mean(exact):.3f} dB, {precision} {mean(quick):.3f} dB")
-        assert -0.05 < mean(quick) - mean(exact) < 0.5, (exact, quick)
+        assert -MAY_LOSE_DB[precision] < mean(quick) - mean(exact) < 0.5, (exact, quick)
 
 
 def test_precision_arguments():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 
+import numpy as np
 import pytest
 import torch
 import vapoursynth as vs
@@ -14,7 +15,7 @@ from vsrife import precisions
 from vsrife.inference import Interpolator
 from vsrife.samples import sample_path
 
-from .reference import V4_CASES, assert_close, expected, inputs, keys
+from .reference import V4_CASES, assert_close, expected, inputs, keys, synthetic_state_dict
 from .test_conformance import synthetic_network
 
 core = vs.core
@@ -127,3 +128,34 @@ def test_fast32_meets_the_conformance_tolerance(name, case):
     assert not interpolator.network.reference_resampling
     assert interpolator.network.block0.memory_format is torch.channels_last
     assert_close(interpolator.interpolate(*inputs(), t), expected("v4", name)[case])
+
+
+def frame_difference(a: vs.VideoNode, b: vs.VideoNode) -> int:
+    """The largest difference of any sample of two clips, their frames requested concurrently."""
+    worst = 0
+    for x, y in zip(a.frames(), b.frames(), strict=True):
+        for p in range(x.format.num_planes):
+            worst = max(worst, int(np.abs(np.asarray(x[p]).astype(int) - np.asarray(y[p])).max()))
+    return worst
+
+
+@pytest.mark.usefixtures("official_weights")
+@pytest.mark.parametrize("precision", ["fast32", "int8"])
+@pytest.mark.parametrize("model", ["3.9", "4.26"])
+def test_every_path_runs_in_the_filter_with_several_streams(tmp_path, precision, model):
+    """Two streams share one network: the frames are those of one stream (which runs torch on twice the
+    threads: float sums round differently, by one code at most) and the same from run to run. 4.26 runs its
+    ResConv bodies with synthetic weights from a file; their activations grow to ~200 over eight units, so
+    in int8 a one-ulp difference can cross a quantisation step and grow: there, the runs must match."""
+    options: dict = {"model": model}
+    if model != "3.9":
+        path = tmp_path / f"flownet_v{model}.pkl"
+        torch.save(synthetic_state_dict(keys("v4")[model]), path)
+        options = {"model_path": str(path)}
+    clip = small_clip()
+    two = core.rife.RIFE(clip, precision=precision, num_streams=2, sc=False, **options)
+    again = core.rife.RIFE(clip, precision=precision, num_streams=2, sc=False, **options)
+    assert frame_difference(two, again) == 0
+    if not (model == "4.26" and precision == "int8"):
+        one = core.rife.RIFE(clip, precision=precision, num_streams=1, sc=False, **options)
+        assert frame_difference(two, one) <= 1

