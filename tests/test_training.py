@@ -229,8 +229,19 @@ def test_septuplets_train_rife_m_at_random_timesteps(tmp_path):
 @pytest.mark.slow
 def test_resume_continues_exactly(dataset, tmp_path):
     whole, part = tmp_path / "whole", tmp_path / "part"
-    assert train(dataset, whole, "--max-steps", "8").returncode == 0
-    assert train(dataset, part, "--max-steps", "5").returncode == 0
+    # the two runs side by side: each trains on one thread (COMMON), and CI has two cores
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "training", "train", "--data", str(dataset), "--out", str(out), *COMMON, *steps],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for out, steps in ((whole, ("--max-steps", "8")), (part, ("--max-steps", "5")))
+    ]
+    for run in runs:
+        _, err = run.communicate(timeout=600)
+        assert run.returncode == 0, err.decode()[-3000:]
     resumed = run_training("train", "--resume", str(part), "--max-steps", "8")
     assert resumed.returncode == 0, resumed.stderr
     by_step = {r["step"]: r["loss/total"] for r in metrics(whole) if "loss/total" in r}
