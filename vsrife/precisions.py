@@ -28,6 +28,7 @@ import os
 import platform
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -39,7 +40,7 @@ from .arch import int8
 from .errors import RifeError
 
 CACHE_ENV = "VSRIFE_CACHE_DIR"
-PROBE_VERSION = 1  # bump when the probe or a path changes enough to invalidate cached verdicts
+PROBE_VERSION = 2  # bump when the probe or a path changes enough to invalidate cached verdicts
 
 
 @dataclass(frozen=True)
@@ -175,24 +176,30 @@ def _write_cache(key: str, choice: Choice) -> None:
 
 
 class _Probe:
-    """The body convolutions of one 720p frame (:data:`PROBE_SHAPES`) as ``precision`` runs them."""
+    """The body convolutions of one 720p frame (:data:`PROBE_SHAPES`) as ``precision`` runs them; for int8,
+    with the per-layer range and quantization passes its chains make."""
 
     def __init__(self, precision: Precision) -> None:
         torch.manual_seed(0)
-        self.cases = []
+        self.cases: list[Callable[[], object]] = []
         for channels, height, width in PROBE_SHAPES:
             layer = nn.Conv2d(channels, channels, 3, 1, 1).eval().requires_grad_(False)
             x = torch.rand(1, channels, height, width)
             if precision.channels_last:
                 layer = layer.to(precision.dtype, memory_format=torch.channels_last)
                 x = x.to(precision.dtype, memory_format=torch.channels_last)
-            self.cases.append((layer, x))
+            if precision.quantized:
+                slope = torch.full((channels,), 0.25)
+                chain = int8.Int8Chain([int8.Int8Conv2d(layer)], [slope], int8.activation_top())
+                self.cases.append(lambda chain=chain, x=x: chain(x))
+            else:
+                self.cases.append(lambda layer=layer, x=x: layer(x))
 
     @torch.inference_mode()
     def seconds(self) -> float:
         start = time.perf_counter()
-        for layer, x in self.cases:
-            layer(x)
+        for case in self.cases:
+            case()
         return (time.perf_counter() - start) * PROBE_CONVS_PER_SHAPE
 
 
