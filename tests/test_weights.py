@@ -37,11 +37,13 @@ def save_official_format(state: dict[str, torch.Tensor], path: Path) -> None:
 
 
 class WeightServer:
-    """A real HTTP server on 127.0.0.1 that serves files from a folder; `stall_after` bytes then hangs."""
+    """A real HTTP server on 127.0.0.1 that serves files from a folder, announcing their whole length; after
+    `stall_after` bytes it hangs, after `close_after` bytes it hangs up."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.stall_after: int | None = None
+        self.close_after: int | None = None
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -54,7 +56,10 @@ class WeightServer:
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                if server.stall_after is None:
+                if server.close_after is not None:
+                    self.wfile.write(data[: server.close_after])
+                    self.close_connection = True
+                elif server.stall_after is None:
                     self.wfile.write(data)
                 else:
                     self.wfile.write(data[: server.stall_after])
@@ -245,3 +250,63 @@ def test_list_json_describes_the_model_table():
     assert rows["3.9"]["timestep"] and not rows["3.8"]["timestep"]
     assert rows["4.6"]["ensemble"] and not rows["4.22"]["ensemble"]
     assert abs(rows["4.25.heavy"]["params"] / 1e6 - 21.664) < 0.01  # the count the notes publish
+
+
+def stored_files(store: Path) -> list[Path]:
+    return [p for p in store.rglob("*") if p.is_file()] if store.exists() else []
+
+
+def test_a_truncated_download_is_refused_and_leaves_nothing(server, store):
+    name = "4.6"
+    save_official_format(synthetic_state_dict(keys("v4")[name]), server.root / f"flownet_v{name}.pkl")
+    server.close_after = (server.root / f"flownet_v{name}.pkl").stat().st_size // 3
+    result = run_cli("models", "download", name, "--mirror", server.url)
+    assert result.returncode == 2 and "incomplete" in result.stderr and "Traceback" not in result.stderr
+    assert stored_files(store) == []
+    assert re.search(r"^4\.6\s+missing", run_cli("models", "list").stdout, re.M)
+
+
+def test_a_stalled_download_times_out_with_one_line(server, store):
+    name = "4.6"
+    save_official_format(synthetic_state_dict(keys("v4")[name]), server.root / f"flownet_v{name}.pkl")
+    server.stall_after = 1 << 20
+    start = time.time()
+    result = run_cli("models", "download", name, "--mirror", server.url, "--timeout", "2")
+    assert result.returncode == 2 and time.time() - start < 25
+    assert "sent nothing for 2 s" in result.stderr and "Traceback" not in result.stderr
+    assert stored_files(store) == []
+
+
+def test_a_file_that_is_not_the_architecture_is_refused_before_its_hash_is_recorded(server, store):
+    (server.root / "flownet_v4.6.pkl").write_bytes(b"<html>a proxy's error page</html>")
+    result = run_cli("models", "download", "4.6", "--mirror", server.url)
+    assert result.returncode == 2 and "not a loadable PyTorch weight file" in result.stderr
+    save_official_format(synthetic_state_dict(keys("v4")["4.22"]), server.root / "flownet_v4.6.pkl")
+    result = run_cli("models", "download", "4.6", "--mirror", server.url)
+    assert result.returncode == 2 and "does not fit RIFE 4.6" in result.stderr
+    assert "It looks like a RIFE 4.2" in result.stderr  # 4.21-4.23 share one architecture
+    assert stored_files(store) == []
+
+
+def test_a_file_changed_after_a_first_load_is_refused_in_the_same_process(server, store):
+    name = "4.22"
+    save_official_format(synthetic_state_dict(keys("v4")[name]), server.root / f"flownet_v{name}.pkl")
+    assert run_cli("models", "download", name, "--mirror", server.url).returncode == 0
+    weights.load_network(name)
+    target = store / name / f"flownet_v{name}.pkl"
+    before = target.stat()
+    with open(target, "r+b") as f:  # same size, and the modification time put back
+        f.seek(-64, os.SEEK_END)
+        f.write(b"\1" * 64)
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    with pytest.raises(HashMismatchError):
+        weights.load_network(name)
+
+
+def test_empty_files_and_folders_get_errors_that_say_so(tmp_path):
+    empty = tmp_path / "empty.pkl"
+    empty.write_bytes(b"")
+    with pytest.raises(ArchitectureMismatchError, match=r"empty\.pkl is empty \(0 bytes\)"):
+        weights.load_network(model_path=empty)
+    with pytest.raises(WeightsMissingError, match="is a folder; pass the weight file in it"):
+        weights.load_network(model_path=tmp_path)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from . import cli, weights
 from .errors import RifeError, WeightsMissingError
+from .fetch import TIMEOUT_ENV
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -26,6 +28,8 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _download(args: argparse.Namespace) -> int:
+    if args.timeout is not None:
+        os.environ[TIMEOUT_ENV] = str(args.timeout)
     names = list(weights.default_manifest().entries) if args.all else args.names
     if not names:
         raise RifeError("name at least one model, or pass --all")
@@ -91,6 +95,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--all", action="store_true", help="every model in the manifest")
     p.add_argument("--force", action="store_true", help="download again even if a good copy exists")
     p.add_argument("--mirror", help=f"base URL to fetch URL-hosted files from instead (also ${weights.MIRROR_ENV})")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help=f"how long a silent server may keep a download waiting (also ${TIMEOUT_ENV}; default 60)",
+    )
     p.set_defaults(func=_download)
 
     p = cli.subcommand(msub, "verify", "check hashes and architecture of downloaded weights")

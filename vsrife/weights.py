@@ -2,13 +2,15 @@
 
 Files live in ``<store>/<model>/<file>``. The store is ``$VSRIFE_MODEL_DIR`` if set, else the ``models/``
 folder of the source checkout this code runs from or was installed from, else the user data folder
-(``platformdirs``). Every use checks the file's
-SHA-256 first and loads it with ``torch.load(weights_only=True)``; downloads are written to a temporary
-file beside the target and renamed only after the hash matched, so an interrupted download leaves nothing.
+(``platformdirs``). Every use reads a file's bytes once, checks their SHA-256 and loads those bytes with
+``torch.load(weights_only=True)``; downloads are written to a temporary file beside the target and renamed
+only after the hash matched, so an interrupted download leaves nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import tomllib
@@ -161,11 +163,31 @@ def download(
         if target.is_file() and not force and _matches(wf, target):
             paths.append(target)
             continue
-        found = fetch(resolve_source(wf, mirror), target, sha256=wf.sha256, size=wf.size)
-        if not wf.pinned:  # no published checksum: remember what we saw, check it before every use
-            _recorded_hash_path(target).write_text(f"{found}  {target.name}\n")
+        # no published checksum: the file must load and fit the architecture before it is kept and its hash
+        # recorded (every later load checks that record)
+        validate = None if wf.pinned else _validator(entry, wf, target)
+        found = fetch(resolve_source(wf, mirror), target, sha256=wf.sha256, size=wf.size, validate=validate)
+        if not wf.pinned:
+            _write_atomically(_recorded_hash_path(target), f"{found}  {target.name}\n")
         paths.append(target)
     return paths
+
+
+def _validator(entry: ModelEntry, wf: WeightFile, target: Path):
+    """Refuse a downloaded file that does not load as ``entry``'s architecture (this one file of it)."""
+
+    def validate(path: Path) -> None:
+        state = {wf.prefix + k: v for k, v in read_state_dict(path.read_bytes(), target.name).items()}
+        if len(entry.files) == 1:
+            check_architecture(entry.spec, state, f"the download of {target.name}")
+
+    return validate
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    partial = path.with_name(f"{path.name}.{os.getpid()}.part")
+    partial.write_text(text)
+    os.replace(partial, path)
 
 
 def _matches(wf: WeightFile, path: Path) -> bool:
@@ -176,46 +198,46 @@ def _matches(wf: WeightFile, path: Path) -> bool:
 # --- verification and loading ------------------------------------------------------------------------------
 
 
-_verified: dict[tuple[str, int, int], str] = {}
-
-
-def check_file(entry: ModelEntry, wf: WeightFile, path: Path) -> None:
-    """Raise unless ``path`` exists and has the expected SHA-256 (cached per path, size and mtime)."""
+def read_verified(entry: ModelEntry, wf: WeightFile, path: Path) -> bytes:
+    """The bytes of ``path``, read once and checked against the expected SHA-256: what is hashed is what
+    gets loaded, so a file changed on disk after an earlier load (or between the check and the load) is
+    refused, never used."""
     if not path.is_file():
         raise WeightsMissingError(
             f"weights for model {entry.name} are not in {path.parent}. "
             f"Fetch them with: python -m vsrife models download {entry.name}"
         )
-    stat = path.stat()
-    key = (str(path), stat.st_size, stat.st_mtime_ns)
     expected = expected_hash(wf, path)
     if expected is None:
         raise HashMismatchError(
             f"{path} has no known checksum (it was not fetched by `python -m vsrife models download`). "
             f"Re-fetch it with that command, or pass the file with model_path= to load it unchecked."
         )
-    if _verified.get(key) == expected:
-        return
-    found = sha256_of(path)
+    data = path.read_bytes()
+    found = hashlib.sha256(data).hexdigest()
     if found != expected:
         raise HashMismatchError(
             f"{path} is damaged or not the published file: SHA-256 {found}, expected {expected}. "
             f"Re-fetch it with: python -m vsrife models download {entry.name} --force"
         )
-    _verified[key] = expected
+    return data
 
 
-def read_state_dict(path: Path) -> dict[str, Tensor]:
-    """``torch.load(weights_only=True)`` a plain state dict (or a checkpoint with a ``state_dict``)."""
+def read_state_dict(data: bytes, name: str | Path) -> dict[str, Tensor]:
+    """``torch.load(weights_only=True)`` a plain state dict (or a checkpoint with a ``state_dict``) from a
+    weight file's bytes (``name`` names the file in errors)."""
+    if not data:
+        raise ArchitectureMismatchError(f"{name} is empty (0 bytes): not a weight file")
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # unpickling errors come in many types
-        raise ArchitectureMismatchError(f"{path} is not a loadable PyTorch weight file: {exc}") from exc
-    if isinstance(data, dict) and isinstance(data.get("state_dict"), dict):
-        data = data["state_dict"]
-    if not isinstance(data, dict) or not all(isinstance(v, Tensor) for v in data.values()):
-        raise ArchitectureMismatchError(f"{path} does not hold a state dict of tensors")
-    return {k.removeprefix("module."): v for k, v in data.items()}
+        loaded = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as exc:  # unpickling errors come in many types, some without a message
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ArchitectureMismatchError(f"{name} is not a loadable PyTorch weight file: {reason}") from exc
+    if isinstance(loaded, dict) and isinstance(loaded.get("state_dict"), dict):
+        loaded = loaded["state_dict"]
+    if not isinstance(loaded, dict) or not all(isinstance(v, Tensor) for v in loaded.values()):
+        raise ArchitectureMismatchError(f"{name} does not hold a state dict of tensors")
+    return {k.removeprefix("module."): v for k, v in loaded.items()}
 
 
 @cache
@@ -275,8 +297,8 @@ def state_dict_for(entry: ModelEntry, store: Path | None = None) -> dict[str, Te
     state: dict[str, Tensor] = {}
     for wf in entry.files:
         path = file_path(entry, wf, store)
-        check_file(entry, wf, path)
-        state.update({wf.prefix + k: v for k, v in read_state_dict(path).items()})
+        data = read_verified(entry, wf, path)
+        state.update({wf.prefix + k: v for k, v in read_state_dict(data, path).items()})
     return state
 
 
@@ -290,9 +312,11 @@ def load_network(
     """
     if model_path is not None:
         path = Path(model_path)
+        if path.is_dir():
+            raise WeightsMissingError(f"model_path {path} is a folder; pass the weight file in it (a .pkl or .pth)")
         if not path.is_file():
             raise WeightsMissingError(f"model_path {path} does not exist")
-        state = read_state_dict(path)
+        state = read_state_dict(path.read_bytes(), path)
         arch = _arch_for_file(model, state, path)
         source = str(path)
     else:
