@@ -471,3 +471,37 @@ def test_not_a_clip_is_rejected():
 
     with pytest.raises(vs.Error, match="clip must be a video clip"):
         RIFE("video.mkv")
+
+
+@pytest.mark.parametrize(
+    ("prop", "value"),
+    [
+        ("_Matrix", 0),  # RGB coefficients on a YUV clip
+        ("_Matrix", 3),  # reserved
+        ("_Range", "full"),  # text
+        ("_Range", 5),
+        ("_Transfer", 99),
+        ("_Primaries", "x"),
+        ("_ChromaLocation", 17),
+        ("_ChromaLocation", 1.5),
+        ("_SceneChangeNext", "0"),  # text: as VapourSynth's filters read it, not an int: no mark
+    ],
+)
+def test_invalid_frame_props_fall_back_to_the_default_with_a_warning(small, prop, value):
+    """Real files carry bad props: each counts as absent (the documented default applies), and the log says
+    so once; the frames are those of the clip without the prop."""
+    bad = small.std.SetFrameProps(**{prop: value})
+    messages: list[str] = []
+    handle = core.add_log_handler(lambda level, message: messages.append(message))
+    try:
+        out = bad.rife.RIFE(sc=True)
+        frames = [planes(out.get_frame(n)) for n in range(out.num_frames)]
+    finally:
+        core.remove_log_handler(handle)
+    expected = small.std.RemoveFrameProps(prop).rife.RIFE(sc=True)
+    for n, got in enumerate(frames):
+        assert all(np.array_equal(a, b) for a, b in zip(got, planes(expected.get_frame(n)), strict=True)), n
+    warnings = [m for m in messages if f"ignoring {prop}" in m]
+    # transfer and primaries matter (and are read) only for the chromaticity-derived and ICtCp matrices
+    assert len(warnings) == (0 if prop in ("_Transfer", "_Primaries") else 1), messages
+    assert out.get_frame(1).props[prop] == value  # passed on as given

@@ -61,56 +61,107 @@ def default_matrix(width: int, height: int) -> int:
     return 5 if height == 576 else 6  # BT.470bg (PAL) / SMPTE 170M: the same BT.601 coefficients
 
 
-def _specified(props: Mapping[str, Any], key: str) -> int | None:
-    value = props.get(key)
-    return int(value) if value is not None and int(value) != UNSPECIFIED else None
+# The values zimg (VapourSynth's resizers) accepts for each prop, as H.273 numbers them.
+VALID = {
+    "_Matrix": frozenset({0, 1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}),
+    "_ColorSpace": frozenset({0, 1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}),
+    "_Transfer": frozenset({1, 2, 4, 5, 6, 7, 8, 11, 13, 14, 15, 16, 18}),
+    "_Primaries": frozenset({1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 22}),
+    "_Range": frozenset({0, 1}),
+    "_ColorRange": frozenset({0, 1}),
+    "_ChromaLocation": frozenset({0, 1, 2, 3, 4, 5}),
+}
+COLORIMETRY_PROPS = tuple(VALID)
+
+Complain = Callable[[str], None]
 
 
-def colorimetry_of(props: Mapping[str, Any], fmt: vs.VideoFormat, width: int, height: int) -> Colorimetry:
-    """The colorimetry of a frame with these props, defaults filled in as the module docstring says."""
+def int_prop(props: Mapping[str, Any], key: str, complain: Complain | None = None) -> int | None:
+    """An integer frame prop read as VapourSynth's own filters read it: ``None`` when absent, and also when
+    it holds another type (text, a float, a list) or a value outside :data:`VALID`, which ``complain`` is
+    told about (real files carry such props; the documented default then applies)."""
+    if key not in props:
+        return None
+    value = props[key]
+    if isinstance(value, int) and not isinstance(value, bool) and value in VALID.get(key, (value,)):
+        return value
+    if complain is not None:
+        complain(f"ignoring {key}={value!r} (not a valid value); using the default instead")
+    return None
+
+
+def _specified(props: Mapping[str, Any], key: str, complain: Complain | None) -> int | None:
+    value = int_prop(props, key, complain)
+    return None if value == UNSPECIFIED else value
+
+
+def colorimetry_of(
+    props: Mapping[str, Any], fmt: vs.VideoFormat, width: int, height: int, complain: Complain | None = None
+) -> Colorimetry:
+    """The colorimetry of a frame with these props, defaults filled in as the module docstring says; invalid
+    props count as absent (``complain`` hears about each)."""
     rgb = fmt.color_family == vs.RGB
     matrix = None
     if not rgb:
-        matrix = _specified(props, "_Matrix")
+        matrix = _specified(props, "_Matrix", complain)
         if matrix is None:
-            matrix = _specified(props, "_ColorSpace")  # what mpv sets (libav numbering = H.273 = _Matrix)
+            matrix = _specified(props, "_ColorSpace", complain)  # what mpv sets (libav numbering = H.273)
+        if matrix == 0 and complain is not None:
+            complain(f"ignoring _Matrix=0 (RGB) on a {fmt.name} clip; using the default for its size instead")
         if matrix is None or matrix == 0:
             matrix = default_matrix(width, height)
-    color_range = _range_of(props)
+    color_range = _range_of(props, complain)
     if color_range is None:
         color_range = vs.RANGE_FULL if rgb else vs.RANGE_LIMITED
-    chromaloc = props.get("_ChromaLocation") if fmt.color_family == vs.YUV and fmt.subsampling_w else None
-    transfer = _specified(props, "_Transfer") if matrix in (11, 12, 13, 14) else None
-    primaries = _specified(props, "_Primaries") if matrix in (11, 12, 13, 14) else None
-    return Colorimetry(matrix, int(color_range), None if chromaloc is None else int(chromaloc), transfer, primaries)
+    chromaloc = None
+    if fmt.color_family == vs.YUV and fmt.subsampling_w:
+        chromaloc = int_prop(props, "_ChromaLocation", complain) or 0  # left-sited, the usual default
+    transfer = _specified(props, "_Transfer", complain) if matrix in (11, 12, 13, 14) else None
+    primaries = _specified(props, "_Primaries", complain) if matrix in (11, 12, 13, 14) else None
+    return Colorimetry(matrix, int(color_range), chromaloc, transfer, primaries)
 
 
-def _range_of(props: Mapping[str, Any]) -> int | None:
-    if "_Range" in props:
-        return int(props["_Range"])
-    if "_ColorRange" in props:  # older writers, e.g. mpv: 0 full, 1 limited
+def _range_of(props: Mapping[str, Any], complain: Complain | None) -> int | None:
+    value = int_prop(props, "_Range", complain)
+    if value is not None:
+        return value
+    if "_Range" not in props and "_ColorRange" in props:  # older writers, e.g. mpv: 0 full, 1 limited
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
-            return vs.RANGE_FULL if int(props["_ColorRange"]) == 0 else vs.RANGE_LIMITED
+            old = int_prop(props, "_ColorRange", complain)
+        if old is not None:
+            return vs.RANGE_FULL if old == 0 else vs.RANGE_LIMITED
     return None
 
 
 class Converter:
     """Per-frame, prop-driven conversion of ``clip`` to ``RGBS`` and of RGBS clips back to its format."""
 
-    def __init__(self, clip: vs.VideoNode) -> None:
+    def __init__(self, clip: vs.VideoNode, complain: Complain | None = None) -> None:
         self.clip = clip
         self.format = clip.format
         self.width, self.height = clip.width, clip.height
         self._lock = threading.Lock()
+        self._complain = complain
+        self._heard: set[str] = set()
 
     def colorimetry(self, frame: vs.VideoFrame) -> Colorimetry:
-        return colorimetry_of(frame.props, self.format, self.width, self.height)
+        return colorimetry_of(frame.props, self.format, self.width, self.height, self.complain_once)
+
+    def complain_once(self, message: str) -> None:
+        """Each distinct complaint once per filter: a bad prop is usually on every frame."""
+        if self._complain is not None and message not in self._heard:
+            self._heard.add(message)
+            self._complain(message)
 
     def to_rgb(self, clip: vs.VideoNode | None = None) -> vs.VideoNode:
         """``clip`` (default: the source) as RGBS, each frame converted with its own colorimetry."""
         clip = clip or self.clip
         nodes: dict[Colorimetry, vs.VideoNode] = {}
+
+        # the frames' own colorimetry props would override nothing and may be invalid: everything the
+        # resizers need is passed as arguments (a YUV frame with _Matrix=0 stops zimg even then)
+        clip = clip.std.RemoveFrameProps(COLORIMETRY_PROPS)
 
         def convert(c: Colorimetry) -> vs.VideoNode:
             if self.format.color_family == vs.GRAY:
@@ -127,6 +178,7 @@ class Converter:
     def from_rgb(self, rgb: vs.VideoNode, props_src: vs.VideoNode) -> vs.VideoNode:
         """RGBS ``rgb`` back in the source format, with the colorimetry of the matching ``props_src`` frame."""
         nodes: dict[Colorimetry, vs.VideoNode] = {}
+        rgb = rgb.std.RemoveFrameProps(COLORIMETRY_PROPS)  # they are the left frame's: see to_rgb
 
         def convert(c: Colorimetry) -> vs.VideoNode:
             if self.format.color_family == vs.RGB:

@@ -41,7 +41,7 @@ from .inference import (
     check_precision,
     timestep_models,
 )
-from .scene import DEFAULT_THRESHOLD, scene_change_stats
+from .scene import DEFAULT_THRESHOLD, marked_cut, scene_change_stats
 from .timing import FrameMap, factor_from_args
 from .weights import default_manifest, load_network
 
@@ -285,7 +285,7 @@ class _Graph:
         self.workers = workers  # one per stream: VapourSynth's callbacks hand the torch work to them
         self.environment = vs.get_current_environment()  # the script's core, for frames made on the workers
         self.cache = _FrameCache(2 * settings.streams + 2)
-        self.converter = Converter(clip)
+        self.converter = Converter(clip, lambda message: log(message, vs.MESSAGE_TYPE_WARNING))
 
         following = clip[1:] + clip[-1]
         self.left = self.map.spread(clip)
@@ -355,7 +355,7 @@ class _Graph:
                 return self.left
             if settings.sc:
                 frames = f if isinstance(f, list) else [f]
-                cut = frames[0].props.get("_SceneChangeNext")
+                cut = marked_cut(frames[0].props, self.converter.complain_once)
                 if cut is None:
                     cut = frames[1].props["PlaneStatsDiff"] > settings.sc_threshold
                 if cut:

@@ -9,11 +9,14 @@ after ``n``. This is what ``misc.SCDetect`` did, without the archived plugin. Fr
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import vapoursynth as vs
 from vsutil import get_y
 
 from . import cli
+from .colorimetry import COLORIMETRY_PROPS
 
 core = vs.core
 
@@ -25,8 +28,23 @@ DEFAULT_THRESHOLD = 0.12
 WIDTH = 256
 
 
+def marked_cut(props: Mapping[str, Any], complain: Callable[[str], None] | None = None) -> bool | None:
+    """Whether a frame's ``_SceneChangeNext`` marks a cut after it, read as VapourSynth's filters read an int
+    prop: ``None`` (let the detector decide) when it is absent or not an integer (``complain`` hears why)."""
+    value = props.get("_SceneChangeNext")
+    if value is None:
+        return None
+    if not isinstance(value, int):
+        if complain is not None:
+            complain(f"ignoring _SceneChangeNext={value!r} (not an integer); detecting scene changes instead")
+        return None
+    return bool(value)
+
+
 def scene_change_stats(clip: vs.VideoNode) -> vs.VideoNode:
     """A clip whose frame ``n`` carries ``PlaneStatsDiff`` between source frames ``n`` and ``n + 1``."""
+    # the frames' colorimetry props are not needed to compare frames, and invalid ones stop the resizers
+    clip = clip.std.RemoveFrameProps(COLORIMETRY_PROPS)
     if clip.format.color_family == vs.RGB:
         gray = clip.resize.Bilinear(format=vs.GRAYS, matrix_s="709")
     else:
