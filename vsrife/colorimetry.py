@@ -33,15 +33,17 @@ class Colorimetry:
     """The conversion-relevant description of a frame; ``None`` means "not needed / keep"."""
 
     matrix: int | None
-    range: int  # as R81's _Range and the resizers' `range`: 1 full, 0 limited
+    range: int  # as R81's _Range and the resizers' `range`: 1 full, 0 limited (vs.RANGE_FULL, vs.RANGE_LIMITED)
     chromaloc: int | None
     transfer: int | None
     primaries: int | None
 
     def resize_args(self, direction: str) -> dict[str, int]:
-        """Arguments for ``resize.*`` describing the YUV/gray side (``direction`` is ``"in"`` or ``"out"``)."""
-        suffix = "_in" if direction == "in" else ""
-        args: dict[str, int] = {f"range{suffix}": self.range}
+        """Arguments for ``resize.*`` between this YUV/gray colorimetry and full-range RGB (``direction``:
+        ``"in"`` from this to RGB, ``"out"`` back). Both sides are given: the frames' props are removed
+        before the resizers, which otherwise prefer them to these arguments."""
+        suffix, rgb_side = ("_in", "range") if direction == "in" else ("", "range_in")
+        args: dict[str, int] = {f"range{suffix}": self.range, rgb_side: int(vs.RANGE_FULL)}
         if self.matrix is not None:
             args[f"matrix{suffix}"] = self.matrix
         if self.chromaloc is not None:
@@ -158,27 +160,27 @@ class Converter:
         """``clip`` (default: the source) as RGBS, each frame converted with its own colorimetry."""
         clip = clip or self.clip
         nodes: dict[Colorimetry, vs.VideoNode] = {}
-
-        # the frames' own colorimetry props would override nothing and may be invalid: everything the
-        # resizers need is passed as arguments (a YUV frame with _Matrix=0 stops zimg even then)
-        clip = clip.std.RemoveFrameProps(COLORIMETRY_PROPS)
+        # The resizers prefer a frame's colorimetry props to their arguments, and invalid ones stop them (a
+        # YUV frame with _Matrix=0): they convert frames without those props, everything given as arguments
+        # read from the props of the frames as they are (the FrameEval's prop source).
+        bare = clip.std.RemoveFrameProps(COLORIMETRY_PROPS)
 
         def convert(c: Colorimetry) -> vs.VideoNode:
             if self.format.color_family == vs.GRAY:
-                gray = clip.resize.Point(format=vs.GRAYS, range_in=c.range, range=vs.RANGE_FULL)
+                gray = bare.resize.Point(format=vs.GRAYS, range_in=c.range, range=vs.RANGE_FULL)
                 rgb = core.std.ShufflePlanes([gray, gray, gray], [0, 0, 0], vs.RGB)
                 return rgb.std.SetFrameProps(_Matrix=0)  # RGB now: the gray frame's matrix no longer applies
             if self.format.color_family == vs.RGB:
-                return clip.resize.Point(format=vs.RGBS, range_in=c.range, range=vs.RANGE_FULL)
-            return clip.resize.Bicubic(format=vs.RGBS, **c.resize_args("in"))
+                return bare.resize.Point(format=vs.RGBS, range_in=c.range, range=vs.RANGE_FULL)
+            return bare.resize.Bicubic(format=vs.RGBS, **c.resize_args("in"))
 
         template = clip.std.BlankClip(format=vs.RGBS, keep=True)
-        return self._per_frame(template, clip, nodes, convert)
+        return self._per_frame(template, clip, nodes, convert, extra_src=bare)
 
     def from_rgb(self, rgb: vs.VideoNode, props_src: vs.VideoNode) -> vs.VideoNode:
         """RGBS ``rgb`` back in the source format, with the colorimetry of the matching ``props_src`` frame."""
         nodes: dict[Colorimetry, vs.VideoNode] = {}
-        rgb = rgb.std.RemoveFrameProps(COLORIMETRY_PROPS)  # they are the left frame's: see to_rgb
+        rgb = rgb.std.RemoveFrameProps(COLORIMETRY_PROPS)  # the left frame's, as RGB: see to_rgb
 
         def convert(c: Colorimetry) -> vs.VideoNode:
             if self.format.color_family == vs.RGB:
