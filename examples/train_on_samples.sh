@@ -2,6 +2,8 @@
 # Train the paper's RIFE from scratch on the sample clips, on the CPU, for a bounded time, and score it
 # against frame blending and the official 3.9 weights on the same held-out triplets (bikes.mp4).
 #     examples/train_on_samples.sh [OUT_DIR] [MINUTES]
+# MAX_FRAMES=N in the environment uses only the first N frames of each clip (a quick check of the whole
+# script; the default, 0, uses them all).
 # Writes OUT_DIR/dataset, OUT_DIR/run (config, checkpoint, TensorBoard, metrics.jsonl), OUT_DIR/rife-paper.pkl
 # and OUT_DIR/results.jsonl. Run from the repository root with the project's Python (make venv).
 set -euo pipefail
@@ -14,7 +16,7 @@ read -r bbb carphone bikes <<<"$samples"
 # 176x144 crops (carphone's full frame), overlapping triplets and 3 crops each from the training clips;
 # bikes.mp4 is held out: distinct triplets, one crop each, scene cuts skipped
 "$python" -m training make-dataset "$bbb" "$carphone" "$bikes" --holdout "$bikes" --out "$out/dataset" \
-    --size 176x144 --stride 1 --crops 3
+    --size 176x144 --stride 1 --crops 3 --max-frames "${MAX_FRAMES:-0}"
 
 # the paper's recipe, shortened for 2 CPU cores: 128 crops, batch 8, a 200-step warm-up, full learning rate
 # (no division by 4 GPUs), validation on the held-out triplets every 75 steps

@@ -38,7 +38,12 @@ def laplacian_pyramid(image: Tensor, kernel: Tensor, levels: int) -> list[Tensor
 
 
 class LapLoss(nn.Module):
-    """Sum over ``levels`` pyramid levels of the mean absolute difference (inputs ``N x C x H x W``)."""
+    """Sum over ``levels`` pyramid levels of the mean absolute difference (inputs ``N x C x H x W``).
+
+    The pyramid halves the size ``levels`` times, so upstream's version needs sides that are multiples of
+    ``2 ** levels`` (Vimeo90K's 448x256 are); other sizes (a validation frame of 176x144) are padded here by
+    repeating the border to the next multiple first, both images alike. Multiples are left untouched, so
+    the numbers are upstream's wherever upstream runs."""
 
     def __init__(self, levels: int = 5, channels: int = 3) -> None:
         super().__init__()
@@ -46,6 +51,11 @@ class LapLoss(nn.Module):
         self.register_buffer("kernel", binomial_kernel(channels), persistent=False)
 
     def forward(self, prediction: Tensor, target: Tensor) -> Tensor:
+        multiple = 2**self.levels
+        height, width = prediction.shape[-2:]
+        pad = (0, -width % multiple, 0, -height % multiple)
+        if any(pad):
+            prediction, target = (F.pad(x, pad, mode="replicate") for x in (prediction, target))
         kernel = self.kernel.to(prediction.dtype)
         a = laplacian_pyramid(prediction, kernel, self.levels)
         b = laplacian_pyramid(target, kernel, self.levels)

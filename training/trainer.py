@@ -304,6 +304,19 @@ class Trainer:
         start = time.monotonic()
         last_step = self.total_steps if not cfg.max_steps else min(self.total_steps, cfg.max_steps)
         bar = tqdm(total=last_step, initial=self.step, file=sys.stderr, disable=not self.dist.main, desc="train")
+        try:
+            self._run(bar, start, last_step)
+        finally:
+            bar.close()  # an error message then starts on a line of its own, not after the bar
+        if self.writer:
+            self.writer.close()
+        if self.dist.world_size > 1:
+            dist.barrier()
+
+    def _run(self, bar: tqdm, start: float, last_step: int) -> None:
+        """The loop: validate at step 0, train to ``last_step`` (or the time limit), validating and writing
+        checkpoints as configured, and validate once more at the end."""
+        cfg = self.cfg
         if self.step == 0:
             self._validate(0)
         self.network.train()
@@ -337,11 +350,6 @@ class Trainer:
                 self._checkpoint()
         if self.last_validated != self.step:
             self._validate(self.step / self.steps_per_epoch)
-        bar.close()
-        if self.writer:
-            self.writer.close()
-        if self.dist.world_size > 1:
-            dist.barrier()
 
     def _train_step(self, img0: Tensor, gt: Tensor, img1: Tensor, t: Tensor) -> dict[str, float]:
         cfg = self.cfg

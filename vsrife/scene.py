@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import vapoursynth as vs
@@ -79,9 +80,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     """Print the highest scene-change scores of video files, to choose a threshold."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    missing = [path for path in args.videos if not Path(path).is_file()]
+    if missing:
+        parser.error(f"no such file: {', '.join(missing)}")
     for path in args.videos:
-        stats = scene_change_stats(core.bs.VideoSource(path))
+        try:
+            stats = scene_change_stats(core.bs.VideoSource(path))
+        except vs.Error as exc:
+            parser.error(f"{path}: {str(exc).strip().splitlines()[0]}")
         scores = [stats.get_frame(n).props["PlaneStatsDiff"] for n in range(stats.num_frames - 1)]
         top = sorted(range(len(scores)), key=lambda n: -scores[n])[: args.top]
         print(path, " ".join(f"{n}->{n + 1}:{scores[n]:.3f}" for n in top))
