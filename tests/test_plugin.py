@@ -120,6 +120,32 @@ def test_stdout_carries_only_the_video(tmp_path):
     assert rest.count(b"FRAME\n") >= 8
 
 
+def test_native_writes_to_stdout_while_loading_do_not_reach_the_video(tmp_path):
+    """A native library writing to file descriptor 1 (not Python's sys.stdout) while the model loads or first
+    runs: the y4m stream stays exact, the bytes land on stderr."""
+    script = tmp_path / "noisy.vpy"
+    script.write_text(
+        "import ctypes, os\n"
+        "import vapoursynth as vs\n"
+        "import vsrife.filter as f\n"
+        "libc = ctypes.CDLL(None)\n"
+        "real = f.load_network\n"
+        "def noisy(*args, **kwargs):\n"
+        "    os.write(1, b'NOISE-FROM-FD-1\\n')\n"
+        "    libc.printf(b'NOISE-FROM-PRINTF\\n'); libc.fflush(None)\n"
+        "    return real(*args, **kwargs)\n"
+        "f.load_network = noisy\n"
+        f"c = vs.core.bs.VideoSource({str(sample_path('carphone_pristine.mp4'))!r})[:4]\n"
+        "c.rife.RIFE(multi=2).set_output()\n"
+    )
+    out = run_vspipe("-c", "y4m", str(script), "-")
+    assert out.returncode == 0, out.stderr
+    assert b"NOISE" not in out.stdout and b"NOISE-FROM-FD-1" in out.stderr and b"NOISE-FROM-PRINTF" in out.stderr
+    header, rest = out.stdout.split(b"\n", 1)
+    assert header.startswith(b"YUV4MPEG2 ")
+    assert len(rest) == 8 * (len(b"FRAME\n") + 176 * 144 * 3 // 2)
+
+
 # --- length, rate and durations ---------------------------------------------------------------------------
 
 

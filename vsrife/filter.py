@@ -20,6 +20,7 @@ import os
 import sys
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
@@ -115,11 +116,33 @@ def RIFE(
         num_streams: frames interpolated concurrently (default: 2 on CUDA, 1 on the CPU, where torch
             already spreads one frame over all cores).
     """
-    with contextlib.redirect_stdout(sys.stderr):  # a library printing must not corrupt a y4m pipe
+    with stdout_to_stderr():  # a library printing must not corrupt a y4m pipe
         try:
             return _build(**locals())
         except (RifeError, ValueError) as exc:
             raise vs.Error(f"RIFE: {exc}") from None
+
+
+@contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Send everything written to standard output, by Python or by native code writing to file descriptor 1,
+    to standard error meanwhile. For script evaluation only (loading, the precision measurement, the first
+    run of the network): vspipe writes the video to file descriptor 1 once frames are requested."""
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no file descriptor 1 at all (a host that closed it): nothing to protect
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+        return
+    os.dup2(2, 1)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _check_clip(clip: object) -> vs.VideoNode:
@@ -215,6 +238,11 @@ def _build(
             chosen, why = precisions.default_precision(torch_device), "the default on CUDA"
         network = load_network(model, model_path)
         core = Interpolator(network, scale=scale, ensemble=bool(ensemble), device=torch_device, precision=chosen)
+        # one small interpolation now, while standard output is protected: libraries that print do so on
+        # their first use (once frames flow, file descriptor 1 carries the video)
+        with torch.inference_mode():
+            small = torch.zeros(1, 3, core.multiple, core.multiple)
+            core.interpolate(small, small, 0.5)
         return core, why
 
     workers = _workers(streams)
