@@ -453,6 +453,7 @@ def test_example_scripts_run_under_vspipe(script):
         (lambda c: c, {"model": "4.25", "ensemble": True}, r"model 4.25 cannot ensemble; models that can: 3.5"),
         (lambda c: c, {"factor_num": 2, "factor_den": 3}, r"factor 2/3 would not raise the frame rate"),
         (lambda c: c[:1], {}, "at least 2 frames"),
+        (lambda c: c.resize.Bicubic(4, 4), {}, r"frames of 4x4 are too small: RIFE needs at least 8 pixels"),
         (lambda c: core.std.Splice([c[:2], c[2:4].resize.Bicubic(320, 136)], mismatch=True), {}, "size varies"),
         (
             lambda c: core.std.Splice([c[:2], c[2:4].resize.Point(format=vs.YUV444P8)], mismatch=True),
@@ -475,6 +476,7 @@ def test_example_scripts_run_under_vspipe(script):
         "ensemble",
         "slower",
         "short",
+        "tiny",
         "size",
         "format",
         "weights",
@@ -490,6 +492,16 @@ def test_bad_input_gets_an_actionable_error(small, make, kwargs, message):
     clip = make(small)
     with pytest.raises(vs.Error, match=message):
         core.rife.RIFE(clip, **kwargs)
+
+
+def test_the_smallest_frames_it_takes_interpolate_cleanly(bikes):
+    """At the minimum size, two identical frames give that frame back within two codes (as larger frames)."""
+    still = bikes[100].resize.Bicubic(8, 8, format=vs.YUV444P8, matrix_in_s="170m", matrix_s="170m") * 3
+    out = still.rife.RIFE(multi=2, sc=False)
+    assert all(
+        np.abs(a.astype(int) - b).max() <= 2
+        for a, b in zip(planes(out.get_frame(1)), planes(out.get_frame(0)), strict=True)
+    )
 
 
 def test_not_a_clip_is_rejected():
