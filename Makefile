@@ -26,6 +26,9 @@ $(DEPS): setup.py constraints.txt pyproject.toml
 	@touch $@
 
 $(STAMP): $(DEPS) $(SOURCES)
+	@# venvs made before the distribution was renamed hold it as "vsrife", the name vs-rife has on the registry
+	@$(PY) -c "import importlib.metadata as m; m.version('vsrife') == '0.1.0' or exit(1)" 2>/dev/null \
+		&& $(PY) -m pip uninstall --quiet --yes vsrife || true
 	$(PY) -m pip install --quiet --no-deps --force-reinstall .
 	@# the checkout's vsrife/ is what `python -m pytest` and `python -m training` import: give it the same kernels
 	cp "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"/vsrife/_kernels*.so vsrife/

@@ -51,8 +51,10 @@ fused_kernels = Extension(
 
 
 setup(
-    name="vsrife",
-    version="0.1.0",
+    # the import name stays `vsrife` (scripts written for vs-rife run unchanged); the distribution needs its
+    # own name, as `vsrife` is vs-rife's on the registry (install one or the other: both provide `vsrife/`)
+    name="vsrife-zoo",
+    version="0.2.0",
     description="RIFE video frame interpolation for VapourSynth: the whole model family, exact and verified",
     long_description=(ROOT / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",

