@@ -29,6 +29,7 @@ from typing import Any
 import torch
 import vapoursynth as vs
 
+from . import dedup as dedup_rules
 from . import precisions
 from .arch import SPECS
 from .arch.layers import is_power_of_two
@@ -66,6 +67,9 @@ class _Settings:
     sc_blend: bool
     streams: int
     torch_threads: int | None  # per stream, on the CPU
+    dedup: bool = False
+    dedup_threshold: float = dedup_rules.DEFAULT_THRESHOLD
+    dedup_max: int = dedup_rules.DEFAULT_MAX_RUN
 
 
 def _use_torch_threads(count: int | None) -> None:
@@ -94,6 +98,9 @@ def RIFE(
     model_path: str | None = None,
     num_streams: int | None = None,
     auto_download: bool = False,
+    dedup: bool = False,
+    dedup_threshold: float | None = None,
+    dedup_max: int | None = None,
     **legacy: Any,
 ) -> vs.VideoNode:
     """Raise the frame rate of ``clip`` with RIFE video frame interpolation.
@@ -122,6 +129,13 @@ def RIFE(
             already spreads one frame over all cores).
         auto_download: fetch the model's weights (verified, as ``python -m vsrife models download`` does) if
             they are not in the store yet; off by default, as in vs-rife.
+        dedup: animation on twos and threes: a frame that repeats its predecessor belongs to the drawing
+            before it, and output frames between two drawings are interpolated between them, so held drawings
+            turn into motion (see :mod:`vsrife.dedup`). Also allows a factor of 1 (``multi=1``): the same
+            rate, repeats replaced. A clip without repeats comes out as without ``dedup``.
+        dedup_threshold: the largest difference (0..1, block means of a small gray copy) at which a frame
+            still counts as a repeat; default ``vsrife.dedup.DEFAULT_THRESHOLD``.
+        dedup_max: runs of more repeated frames than this are real pauses, held as they are (default 4).
         legacy_positional, legacy: vs-rife 1.x-3.x's ``device_type``, ``device_index``, ``fp16`` (also in that
             order after ``scale``, as 2.x took them) and ``model_ver``, taken as ``device``/``precision``/``model``
             (see :mod:`vsrife.compat`); any other keyword is an error that names its equivalent.
@@ -174,7 +188,19 @@ def _check_clip(clip: object) -> vs.VideoNode:
     return clip
 
 
-def _check_model(model: str | None, model_path: str | None, factor: Fraction, ensemble: bool) -> str:
+def _check_dedup(threshold: float | None, max_run: int | None) -> tuple[float, int]:
+    if threshold is None:
+        threshold = dedup_rules.DEFAULT_THRESHOLD
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 <= threshold < 1:
+        raise RifeError(f"dedup_threshold must be a number from 0 to 1, not {threshold!r}")
+    if max_run is None:
+        max_run = dedup_rules.DEFAULT_MAX_RUN
+    if isinstance(max_run, bool) or not isinstance(max_run, int) or not 2 <= max_run <= 32:
+        raise RifeError(f"dedup_max must be a whole number of frames from 2 to 32, not {max_run!r}")
+    return float(threshold), max_run
+
+
+def _check_model(model: str | None, model_path: str | None, factor: Fraction, ensemble: bool, dedup: bool) -> str:
     manifest = default_manifest()
     if model is not None and not isinstance(model, str):
         raise RifeError(
@@ -191,6 +217,11 @@ def _check_model(model: str | None, model_path: str | None, factor: Fraction, en
         arch = None if model is None else (model if model in SPECS else manifest.get(model).arch)
     if arch is not None:
         spec = SPECS[arch]
+        if not spec.timestep and dedup:
+            raise RifeError(
+                f"dedup needs a model with a timestep input (drawings held 3 frames need thirds), and model "
+                f"{name} has none; use one of {', '.join(timestep_models())}"
+            )
         if not spec.timestep and not is_power_of_two(factor.numerator):
             raise RifeError(
                 f"model {name} has no timestep input and can only double, quadruple ... the rate "
@@ -220,12 +251,16 @@ def _build(
     model_path: str | None,
     num_streams: int | None,
     auto_download: bool,
+    dedup: bool,
+    dedup_threshold: float | None,
+    dedup_max: int | None,
 ) -> vs.VideoNode:
     clip = _check_clip(clip)
-    factor = factor_from_args(clip, multi, factor_num, factor_den, fps_num, fps_den)
+    factor = factor_from_args(clip, multi, factor_num, factor_den, fps_num, fps_den, allow_same_rate=bool(dedup))
     if scale not in SCALES:
         raise RifeError(f"scale must be one of {', '.join(map(str, SCALES))}, not {scale}")
-    name = _check_model(model, model_path, factor, bool(ensemble))
+    name = _check_model(model, model_path, factor, bool(ensemble), bool(dedup))
+    threshold, max_run = _check_dedup(dedup_threshold, dedup_max)
     if auto_download and model_path is None:
         fetch_missing(name)
     try:
@@ -251,6 +286,9 @@ def _build(
         streams=streams,
         # k frames in flight on the CPU, each spread over cores/k torch threads: together they fill the cores
         torch_threads=max(1, (os.cpu_count() or 1) // streams) if torch_device.type == "cpu" else None,
+        dedup=bool(dedup),
+        dedup_threshold=threshold,
+        dedup_max=max_run,
     )
 
     def load() -> tuple[Interpolator, str]:
@@ -343,25 +381,74 @@ class _Graph:
         following = clip[1:] + clip[-1]
         self.left = self.map.spread(clip)
         self.right = self.map.spread(following)
+        self.stats = self.map.spread(scene_change_stats(clip)) if settings.sc else None
+        # dedup: per output frame, the run of held frames its source frame belongs to (see vsrife.dedup)
+        self.runs = self.map.spread(self._runs(clip)) if settings.dedup else None
         rgb = self.converter.to_rgb()
-        left_rgb = self.map.spread(rgb)
-        right_rgb = self.map.spread(rgb[1:] + rgb[-1])
+        if self.runs is None:
+            left_rgb, right_rgb = self.map.spread(rgb), self.map.spread(rgb[1:] + rgb[-1])
+        else:
+            left_rgb, right_rgb = self._paired_sources(rgb)
         interpolated_rgb = self._interpolate(left_rgb, right_rgb)
         interpolated = self.converter.from_rgb(interpolated_rgb, self.left)
         self.interpolated = core.std.CopyFrameProps(interpolated, self.left)
-        self.stats = self.map.spread(scene_change_stats(clip)) if settings.sc else None
         self._blends: dict[Fraction, vs.VideoNode] = {}
         self.output = self._assemble()
+
+    # --- held drawings (dedup) -----------------------------------------------------------------------
+
+    def _runs(self, clip: vs.VideoNode) -> vs.VideoNode:
+        settings = self.settings
+        stats = scene_change_stats(clip) if settings.sc else None
+        marks = dedup_rules.marks(
+            clip,
+            (lambda n, f: self._is_cut(f[0].props, f[1].props)) if stats is not None else None,
+            [clip, stats] if stats is not None else [],
+        )
+        return dedup_rules.runs(marks, threshold=settings.dedup_threshold, max_run=settings.dedup_max)
+
+    def _plan(self, n: int, run_props: vs.FrameProps | None) -> dedup_rules.Plan | None:
+        """Output frame ``n``'s plan inside a run of held drawings; ``None``: the plain path."""
+        if run_props is None:
+            return None
+        time = Fraction(n * self.map.den, self.map.num)
+        return dedup_rules.plan(time, dedup_rules.run_of(run_props))
+
+    def _pair(self, n: int, run_props: vs.FrameProps | None) -> tuple[int, int, Fraction]:
+        """The source frames and timestep of output frame ``n``'s network frame."""
+        plan = self._plan(n, run_props)
+        if plan is None or plan.right is None:
+            source = self.map.source(n)
+            return source, source + 1, self.map.timestep(n)
+        return plan.left, plan.right, plan.timestep
+
+    def _paired_sources(self, rgb: vs.VideoNode) -> tuple[vs.VideoNode, vs.VideoNode]:
+        """Per output frame, the RGB source frames of :meth:`_pair` (chosen among shifted copies)."""
+        shifted = {o: self.map.spread(dedup_rules.shifted(rgb, o)) for o in dedup_rules.window(self.settings.dedup_max)}
+
+        def choose(side: int):
+            def select(n: int, f: vs.VideoFrame) -> vs.VideoNode:
+                return shifted[self._pair(n, f.props)[side] - self.map.source(n)]
+
+            return select
+
+        assert self.runs is not None
+        template = shifted[0]
+        return tuple(  # type: ignore[return-value]
+            core.std.FrameEval(template, choose(side), prop_src=self.runs, clip_src=list(shifted.values()))
+            for side in (0, 1)
+        )
 
     # --- the network's frames ------------------------------------------------------------------------
 
     def _interpolate(self, left_rgb: vs.VideoNode, right_rgb: vs.VideoNode) -> vs.VideoNode:
         k = self.settings.streams
+        inputs = [left_rgb, right_rgb] + ([self.runs] if self.runs is not None else [])
         if k == 1:
-            return left_rgb.std.ModifyFrame([left_rgb, right_rgb], self._callback(1, 0))
+            return left_rgb.std.ModifyFrame(inputs, self._callback(1, 0))
         branches = [
             left_rgb.std.SelectEvery(k, i).std.ModifyFrame(
-                [left_rgb.std.SelectEvery(k, i), right_rgb.std.SelectEvery(k, i)], self._callback(k, i)
+                [c.std.SelectEvery(k, i) for c in inputs], self._callback(k, i)
             )
             for i in range(k)
         ]
@@ -370,16 +457,16 @@ class _Graph:
     def _callback(self, k: int, branch: int):
         def interpolate(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
             out_n = n * k + branch
-            t = float(self.map.timestep(out_n))
-            return self.workers[branch].submit(self._frame, self.map.source(out_n), t, f[0], f[1]).result()
+            left, right, t = self._pair(out_n, f[2].props if len(f) > 2 else None)
+            return self.workers[branch].submit(self._frame, left, right, float(t), f[0], f[1]).result()
 
         return interpolate
 
-    def _frame(self, src: int, t: float, left: vs.VideoFrame, right: vs.VideoFrame) -> vs.VideoFrame:
-        """The frame at ``t`` between source frames ``src`` and ``src + 1``, as RGBS (on a worker thread)."""
+    def _frame(self, src0: int, src1: int, t: float, left: vs.VideoFrame, right: vs.VideoFrame) -> vs.VideoFrame:
+        """The frame at ``t`` between source frames ``src0`` and ``src1``, as RGBS (on a worker thread)."""
         _use_torch_threads(self.settings.torch_threads)
-        p0 = self.cache.get(src, lambda: self._prepare(left))
-        p1 = self.cache.get(src + 1, lambda: self._prepare(right))
+        p0 = self.cache.get(src0, lambda: self._prepare(left))
+        p1 = self.cache.get(src1, lambda: self._prepare(right))
         with self.io.compute(), torch.inference_mode():
             result = self.core.interpolate(p0, p1, t)
         with self.environment.use():
@@ -398,22 +485,45 @@ class _Graph:
             node = self._blends.setdefault(t, core.std.Merge(self.left, self.right, float(t)))
         return node
 
-    def _assemble(self) -> vs.VideoNode:
+    def _is_cut(self, left_props: vs.FrameProps, stats_props: vs.FrameProps) -> bool:
+        """Whether a scene change follows a source frame: its ``_SceneChangeNext``, else the detector."""
+        cut = marked_cut(left_props, self.converter.complain_once)
+        return cut if cut is not None else stats_props["PlaneStatsDiff"] > self.settings.sc_threshold
+
+    def _decide(self, n: int, frames: list[vs.VideoFrame]) -> tuple[vs.VideoNode, dedup_rules.Plan]:
+        """The node output frame ``n`` comes from, and what it shows (``frames``: :meth:`_prop_sources` at n)."""
         fmap, settings = self.map, self.settings
-        last = self.clip.num_frames - 1
-        prop_src = [self.left] if self.stats is None else [self.left, self.stats]
+        source, t = fmap.source(n), fmap.timestep(n)
+        held = dedup_rules.Plan(source, None, Fraction(0))
+        if self.runs is not None:
+            plan = self._plan(n, frames[-1].props)
+            if plan is not None:
+                return (self.left if plan.right is None else self.interpolated), plan
+        if fmap.is_source_frame(n) or source >= self.clip.num_frames - 1:
+            return self.left, held  # a source frame, or the last one held
+        plan = dedup_rules.Plan(source, source + 1, t)
+        if settings.sc and self._is_cut(frames[0].props, frames[1].props):
+            return (self._blend(t), plan) if settings.sc_blend else (self.left, held)
+        return self.interpolated, plan
 
+    def _prop_sources(self) -> list[vs.VideoNode]:
+        optional = [self.stats, self.runs]
+        return [self.left] + [node for node in optional if node is not None]
+
+    def _assemble(self) -> vs.VideoNode:
         def pick(n: int, f: vs.VideoFrame | list[vs.VideoFrame]) -> vs.VideoNode:
-            if fmap.is_source_frame(n) or fmap.source(n) >= last:
-                return self.left
-            if settings.sc:
-                frames = f if isinstance(f, list) else [f]
-                cut = marked_cut(frames[0].props, self.converter.complain_once)
-                if cut is None:
-                    cut = frames[1].props["PlaneStatsDiff"] > settings.sc_threshold
-                if cut:
-                    return self._blend(fmap.timestep(n)) if settings.sc_blend else self.left
-            return self.interpolated
+            return self._decide(n, f if isinstance(f, list) else [f])[0]
 
-        sources = [self.left, self.interpolated] + ([self.right] if settings.sc_blend else [])
-        return core.std.FrameEval(self.left, pick, prop_src=prop_src, clip_src=sources)
+        sources = [self.left, self.interpolated] + ([self.right] if self.settings.sc_blend else [])
+        chosen = core.std.FrameEval(self.left, pick, prop_src=self._prop_sources(), clip_src=sources)
+        return self._with_timeline_props(chosen) if self.runs is not None else chosen
+
+    def _with_timeline_props(self, chosen: vs.VideoNode) -> vs.VideoNode:
+        """``RifeDrawings`` (the source frames) and ``RifeTimestep`` on every output frame, for inspection."""
+
+        def annotate(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
+            out = f[0].copy()
+            out.props.update(dedup_rules.describe(self._decide(n, f[1:])[1]))
+            return out
+
+        return chosen.std.ModifyFrame([chosen, *self._prop_sources()], annotate)

@@ -42,17 +42,19 @@ def marked_cut(props: Mapping[str, Any], complain: Callable[[str], None] | None 
     return bool(value)
 
 
-def scene_change_stats(clip: vs.VideoNode) -> vs.VideoNode:
-    """A clip whose frame ``n`` carries ``PlaneStatsDiff`` between source frames ``n`` and ``n + 1``."""
+def small_gray(clip: vs.VideoNode, width: int) -> vs.VideoNode:
+    """Luma (BT.709 from RGB) as float, at most ``width`` pixels wide: what frames are compared on."""
     # the frames' colorimetry props are not needed to compare frames, and invalid ones stop the resizers
     clip = clip.std.RemoveFrameProps(COLORIMETRY_PROPS)
-    if clip.format.color_family == vs.RGB:
-        gray = clip.resize.Bilinear(format=vs.GRAYS, matrix_s="709")
-    else:
-        gray = get_y(clip)
-    width = min(WIDTH, clip.width) // 2 * 2
+    gray = clip.resize.Bilinear(format=vs.GRAYS, matrix_s="709") if clip.format.color_family == vs.RGB else get_y(clip)
+    width = min(width, clip.width) // 2 * 2
     height = max(2, round(clip.height * width / clip.width / 2) * 2)
-    small = gray.resize.Bilinear(width, height, format=vs.GRAYS)
+    return gray.resize.Bilinear(width, height, format=vs.GRAYS)
+
+
+def scene_change_stats(clip: vs.VideoNode) -> vs.VideoNode:
+    """A clip whose frame ``n`` carries ``PlaneStatsDiff`` between source frames ``n`` and ``n + 1``."""
+    small = small_gray(clip, WIDTH)
     following = small[1:] + small[-1]
     return core.std.PlaneStats(small, following)
 

@@ -53,8 +53,11 @@ def factor_from_args(
     factor_den: int | None,
     fps_num: int | None,
     fps_den: int | None,
+    *,
+    allow_same_rate: bool = False,
 ) -> Fraction:
-    """The rate factor the arguments ask for (raises ``ValueError`` with a user-facing message)."""
+    """The rate factor the arguments ask for (raises ``ValueError`` with a user-facing message); a factor of 1
+    only with ``allow_same_rate`` (dedup replaces repeated frames without adding any)."""
     given = {"multi": multi, "factor_num": factor_num, "factor_den": factor_den, "fps_num": fps_num, "fps_den": fps_den}
     for name, value in given.items():
         if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
@@ -84,10 +87,10 @@ def factor_from_args(
     else:
         if multi is None:
             multi = 2
-        if multi < 2:
+        if multi < 2 and not (allow_same_rate and multi == 1):
             raise ValueError(f"multi must be at least 2 (got {multi}); use factor_num/factor_den for other factors")
         factor = Fraction(multi)
-    if factor <= 1:
+    if factor < 1 or (factor == 1 and not allow_same_rate):
         raise ValueError(
             f"the factor {factor} would not raise the frame rate; RIFE only adds frames. To drop frames use "
             "std.SelectEvery, or change_fps from vstools"

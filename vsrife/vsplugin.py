@@ -15,7 +15,8 @@ import vapoursynth as vs
 
 from .filter import RIFE
 
-_BOOLS = {"sc", "sc_blend", "ensemble", "auto_download"} | {"fp16", "fusion", "cuda_graphs", "trt"}  # vs-rife 2.x/3.x
+_LEGACY_BOOLS = {"fp16", "fusion", "cuda_graphs", "trt"}  # vs-rife 2.x/3.x
+_BOOLS = {"sc", "sc_blend", "ensemble", "auto_download", "dedup"} | _LEGACY_BOOLS
 
 
 def _entry(**kwargs: Any) -> Any:
