@@ -28,7 +28,7 @@ import numpy as np
 import vapoursynth as vs
 
 from . import cli
-from .dedup import DEFAULT_THRESHOLD, repeat_scores
+from .dedup import DEFAULT_MAX_RUN, DEFAULT_THRESHOLD, find_run, repeat_scores
 from .samples import sample_path
 
 core = vs.core
@@ -91,6 +91,17 @@ def scores(clip: vs.VideoNode) -> np.ndarray:
     return np.array([stats.get_frame(n).props["PlaneStatsMax"] for n in range(1, clip.num_frames)])
 
 
+def changed_frames(motion: np.ndarray, threshold: float) -> int:
+    """How many frames of a clip (scores of frames 1..N-1 in ``motion``) dedup would replace: false positives
+    on footage without repeats (runs longer than the default ``dedup_max`` are left alone)."""
+    full = [math.inf, *motion]
+    runs = [
+        find_run(s, full.__getitem__, lambda i: False, threshold=threshold, max_run=DEFAULT_MAX_RUN, frames=len(full))
+        for s in range(len(full))
+    ]
+    return sum(run is not None and s != run.start for s, run in enumerate(runs))
+
+
 def luma_psnr(a: vs.VideoFrame, b: vs.VideoFrame) -> float:
     x, y = np.asarray(a[0], dtype=np.float64), np.asarray(b[0], dtype=np.float64)
     mse = float(np.mean((x - y) ** 2))
@@ -115,6 +126,8 @@ def thresholds(names: list[str]) -> None:
                         f"{repeats.max():>17.4f} {np.percentile(repeats, 99):>7.4f} | {motion.min():>17.4f} "
                         f"{np.percentile(motion, 1):>7.4f} {np.percentile(motion, 5):>7.4f}"
                     )
+            replaced = changed_frames(motion, DEFAULT_THRESHOLD)
+            print(f"{name:<14} original: {replaced} of {clip.num_frames} frames would be replaced at the default")
 
 
 def proof(names: list[str], frames: int) -> None:
