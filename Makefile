@@ -27,7 +27,7 @@ $(DEPS): setup.py constraints.txt pyproject.toml
 
 $(STAMP): $(DEPS) $(SOURCES)
 	@# venvs made before the distribution was renamed hold it as "vsrife", the name vs-rife has on the registry
-	@$(PY) -c "import importlib.metadata as m; m.version('vsrife') == '0.1.0' or exit(1)" 2>/dev/null \
+	@$(PY) -I -c "import importlib.metadata as m; m.version('vsrife') == '0.1.0' or exit(1)" 2>/dev/null \
 		&& $(PY) -m pip uninstall --quiet --yes vsrife || true
 	$(PY) -m pip install --quiet --no-deps --force-reinstall .
 	@# the checkout's vsrife/ is what `python -m pytest` and `python -m training` import: give it the same kernels

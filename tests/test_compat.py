@@ -53,7 +53,7 @@ def test_rife_5x_positional_and_keyword_forms(rgbs):
 
     positional = rife(rgbs, 0, "3.9")
     keywords = rife(rgbs, device_index=0, model="3.9", factor_num=2, factor_den=1, scale=1.0, ensemble=False)
-    reference = vsrife.RIFE(rgbs, model="3.9", sc=False, precision=None, device="cpu")
+    reference = vsrife.RIFE(rgbs, model="3.9", sc=False, quality="fast", device="cpu")  # vs-rife's choices
     assert same(positional, reference) and same(keywords, reference)
 
 
@@ -150,7 +150,7 @@ def test_rife_5x_every_parameter_by_position(rgbs):
         rgbs, 0, "3.9", False, 3, 1, None, None, 1.0, False, False, 0.15,
         False, True, [128, 128], [1920, 1080], [1920, 1080], False, 0, None, None, None,
     )  # fmt: skip
-    assert same(out, vsrife.RIFE(rgbs, model="3.9", multi=3, sc=False, device="cpu"))
+    assert same(out, vsrife.RIFE(rgbs, model="3.9", multi=3, sc=False, device="cpu", quality="fast"))
 
 
 def test_vs_rife_2x_script_runs_in_vspipe(tmp_path):

@@ -19,9 +19,9 @@ import vapoursynth as vs
 from PIL import Image
 
 from training.losses import LapLoss
-from training.metrics import quantize, ssim_matlab
 from training.schedule import learning_rate
 from vsrife.arch import build_network, get_spec
+from vsrife.metrics import quantize, ssim_matlab
 from vsrife.samples import sample_path
 
 from .conftest import ROOT

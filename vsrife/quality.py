@@ -1,0 +1,88 @@
+"""Quality settings: what the network spends per frame beyond the original's choices, and the default.
+
+========== ============================== ====================================================================
+name       ensemble                       flow scale (``scale=None``)
+========== ============================== ====================================================================
+``fast``   no                             1.0: the original implementation's choices
+``balanced`` yes, where the model can     1.0; 0.5 for frames larger than 2560x1440 (as upstream advises 4K)
+``best``   yes, where the model can       as ``balanced``
+========== ============================== ====================================================================
+
+Ensembling (also running each block on the time-reversed pair and averaging) gains 0.6-1.2 dB on every real
+clip measured (``python -m vsrife.quality_study``; docs/quality.md) for about 1.8 times the network's work.
+The default is ``balanced`` where that fits in the time the original implementation takes per frame and
+``fast`` where it does not, decided from what was measured on this machine: the precision probe's speed-up of
+the chosen path over ``fp32`` (:mod:`vsrife.precisions`) must cover the model's ensemble cost. Our ``fp32``
+path is never slower than the original (the same operations, better memory handling: 1.24-1.43x faster
+where measured), so a path that is that much faster than ``fp32`` with ensemble is no slower than the
+original without. Explicit ``ensemble=`` and ``scale=`` always win over the setting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .arch import ArchSpec
+from .errors import RifeError
+from .precisions import Choice
+
+UHD_PIXELS = 2560 * 1440  # above this, scale=None means 0.5
+
+
+@dataclass(frozen=True)
+class Quality:
+    """One named setting: whether to ensemble and how to choose the flow scale from the frame size."""
+
+    name: str
+    summary: str
+    ensemble: bool
+    coarse_flow_for_uhd: bool
+
+    def scale_for(self, width: int, height: int) -> float:
+        return 0.5 if self.coarse_flow_for_uhd and width * height > UHD_PIXELS else 1.0
+
+
+QUALITIES = {
+    q.name: q
+    for q in (
+        Quality("fast", "the original's choices: no ensemble, flow scale 1", ensemble=False, coarse_flow_for_uhd=False),
+        Quality("balanced", "ensemble where the model can; flow scale 0.5 above 1440p", True, True),
+        Quality("best", "as balanced (no finer flow measured better on average)", True, True),
+    )
+}
+
+# The network's time with ensemble over its time without, measured with `python -m vsrife.quality_study` (the
+# "cost" column; fast32, AMD EPYC Zen 3); unmeasured architectures are taken at 2 (every block twice).
+ENSEMBLE_COST = {"3.9": 1.8}
+UNMEASURED_ENSEMBLE_COST = 2.0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    quality: Quality
+    why: str
+
+
+def get(name: str) -> Quality:
+    try:
+        return QUALITIES[name]
+    except KeyError:
+        raise RifeError(f"quality must be one of {', '.join(QUALITIES)}, not {name!r}") from None
+
+
+def default(spec: ArchSpec, precision: str, choice: Choice | None) -> Verdict:
+    """``balanced`` if its ensemble fits in the original's time per frame on this machine, else ``fast``.
+
+    ``choice`` is the CPU's measured precision verdict (``None`` on CUDA, where nothing is measured yet:
+    ``fast``)."""
+    if not spec.can_ensemble:
+        return Verdict(QUALITIES["fast"], f"model {spec.name} cannot ensemble")
+    if choice is None or "fp32" not in choice.seconds or precision not in choice.seconds:
+        return Verdict(QUALITIES["fast"], "no measurement of this device says that ensemble would fit in time")
+    speedup = choice.seconds["fp32"] / choice.seconds[precision]
+    cost = ENSEMBLE_COST.get(spec.name, UNMEASURED_ENSEMBLE_COST)
+    if speedup >= cost:
+        why = f"{precision} is {speedup:.2f}x fp32 here, more than the {cost:g}x that ensemble costs"
+        return Verdict(QUALITIES["balanced"], why)
+    why = f"{precision} is {speedup:.2f}x fp32 here, less than the {cost:g}x that ensemble would cost"
+    return Verdict(QUALITIES["fast"], why)
