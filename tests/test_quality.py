@@ -80,3 +80,20 @@ def test_a_model_that_cannot_ensemble_runs_plain_under_balanced(triplets):
     assert out.num_frames == 4
     with pytest.raises(vs.Error, match="quality must be one of fast, balanced, best"):
         vsrife.RIFE(pair, quality="ultra")
+
+
+def test_best_takes_model_3_1_where_the_factor_allows(triplets):
+    pair = triplets[0][0]
+
+    def same(a: vs.VideoNode, b: vs.VideoNode) -> bool:
+        planes = [
+            (np.asarray(x[p]), np.asarray(y[p])) for x, y in zip(a.frames(), b.frames(), strict=True) for p in range(3)
+        ]
+        return all(np.array_equal(x, y) for x, y in planes)
+
+    assert same(vsrife.RIFE(pair, quality="best", sc=False), vsrife.RIFE(pair, model="3.1", sc=False))
+    # 5/2 needs a timestep input: 3.9 with ensemble; a named model always wins
+    thirds = {"factor_num": 5, "factor_den": 2, "sc": False}
+    assert same(vsrife.RIFE(pair, quality="best", **thirds), vsrife.RIFE(pair, model="3.9", ensemble=True, **thirds))
+    named = vsrife.RIFE(pair, quality="best", model="3.9", sc=False)
+    assert same(named, vsrife.RIFE(pair, model="3.9", ensemble=True, sc=False))

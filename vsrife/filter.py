@@ -267,6 +267,10 @@ def _build(
     if scale is not None and scale not in SCALES:
         raise RifeError(f"scale must be one of {', '.join(map(str, SCALES))}, not {scale}")
     asked_quality = None if quality is None else qualities.get(quality)
+    preferred = asked_quality.model if asked_quality is not None else None
+    # the preferred model has no timestep input: only for factors bisection reaches, and not under dedup
+    if preferred and model is None and model_path is None and is_power_of_two(factor.numerator) and not dedup:
+        model = preferred
     name = _check_model(model, model_path, factor, bool(ensemble), bool(dedup))
     threshold, max_run = _check_dedup(dedup_threshold, dedup_max)
     if auto_download and model_path is None:

@@ -5,11 +5,14 @@ name       ensemble                       flow scale (``scale=None``)
 ========== ============================== ====================================================================
 ``fast``   no                             1.0: the original implementation's choices
 ``balanced`` yes, where the model can     1.0; 0.5 for frames larger than 2560x1440 (as upstream advises 4K)
-``best``   yes, where the model can       as ``balanced``
+``best``   yes, where the model can       as ``balanced``; and model 3.1 when no model is named and the
+                                          factor is a power of two (3.1 has no timestep input)
 ========== ============================== ====================================================================
 
 Ensembling (also running each block on the time-reversed pair and averaging) gains 0.6-1.2 dB on every real
 clip measured (``python -m vsrife.quality_study``; docs/quality.md) for about 1.8 times the network's work.
+Model 3.1 (with its refinement networks) beats 3.9 with ensemble on every clip, by 0.4 dB on average and
+1.2 dB over 3.9 alone, at 3.3-4 times 3.9's time: ``best`` only, never a default.
 The default is ``balanced`` where that fits in the time the original implementation takes per frame and
 ``fast`` where it does not, decided from what was measured on this machine: the precision probe's speed-up of
 the chosen path over ``fp32`` (:mod:`vsrife.precisions`) must cover the model's ensemble cost. Our ``fp32``
@@ -37,6 +40,7 @@ class Quality:
     summary: str
     ensemble: bool
     coarse_flow_for_uhd: bool
+    model: str | None = None  # preferred when none is named and the factor needs no timestep input
 
     def scale_for(self, width: int, height: int) -> float:
         return 0.5 if self.coarse_flow_for_uhd and width * height > UHD_PIXELS else 1.0
@@ -47,7 +51,7 @@ QUALITIES = {
     for q in (
         Quality("fast", "the original's choices: no ensemble, flow scale 1", ensemble=False, coarse_flow_for_uhd=False),
         Quality("balanced", "ensemble where the model can; flow scale 0.5 above 1440p", True, True),
-        Quality("best", "as balanced (no finer flow measured better on average)", True, True),
+        Quality("best", "model 3.1 for factors 2, 4, 8 ..., else as balanced", True, True, model="3.1"),
     )
 }
 
