@@ -391,7 +391,8 @@ def print_machine(results: dict) -> precisions.Choice:
 
 def print_against_original(args: argparse.Namespace, choice: precisions.Choice, results: dict) -> None:
     timed = [p for p in args.paths if p != "bf16" or choice.seconds.get("bf16", 0) < 2 * choice.seconds["fp32"]]
-    timed.append("default")  # the default path at the default quality (the policy may add ensemble)
+    if choice.precision not in timed or default_quality(choice) != "fast":  # else the same as a listed path
+        timed.append("default")
     print(f"against the original (3.9 through vspipe, 2x, s per interpolated frame, medians of {args.vspipe_repeat}):")
     for size in args.original_sizes:
         runs = against_original(timed, size, args.frames_per_run, args.vspipe_repeat, args.qualities)
