@@ -7,7 +7,7 @@ import pytest
 import vapoursynth as vs
 
 import vsrife
-from vsrife import quality
+from vsrife import precisions, quality
 from vsrife.arch import get_spec
 from vsrife.errors import RifeError
 from vsrife.precisions import Choice
@@ -29,6 +29,12 @@ def test_the_default_spends_only_what_this_machine_saves():
     assert slow.quality.name == "fast" and "1.33x fp32" in slow.why
     assert quality.default(spec, "fast32", None).quality.name == "fast"  # nothing measured (CUDA)
     assert quality.default(get_spec("3.1"), "fast32", choice(1.0, 0.1)).quality.name == "fast"  # cannot ensemble
+    # a faster path than the plain default (int8) may pay for ensemble, unless precision= fixed the path
+    measured = Choice("fast32", "a CPU", 2, "torch", seconds={"fp32": 1.0, "fast32": 0.75, "int8": 0.5})
+    assert quality.default(spec, "fast32", measured) == quality.Verdict(
+        quality.get("balanced"), "int8 is 2.00x fp32 here, more than the 1.8x that ensemble costs", "int8"
+    )
+    assert quality.default(spec, "fast32", measured, path_given=True).quality.name == "fast"
 
 
 def test_scale_from_the_frame_size():
@@ -93,7 +99,9 @@ def test_best_takes_model_3_1_where_the_factor_allows(triplets):
 
     assert same(vsrife.RIFE(pair, quality="best", sc=False), vsrife.RIFE(pair, model="3.1", sc=False))
     # 5/2 needs a timestep input: 3.9 with ensemble; a named model always wins
-    thirds = {"factor_num": 5, "factor_den": 2, "sc": False}
+    # (best keeps the plain default path: the default quality's faster path is for its own ensemble only)
+    path = precisions.choose().precision
+    thirds = {"factor_num": 5, "factor_den": 2, "sc": False, "precision": path}
     assert same(vsrife.RIFE(pair, quality="best", **thirds), vsrife.RIFE(pair, model="3.9", ensemble=True, **thirds))
     named = vsrife.RIFE(pair, quality="best", model="3.9", sc=False)
-    assert same(named, vsrife.RIFE(pair, model="3.9", ensemble=True, sc=False))
+    assert same(named, vsrife.RIFE(pair, model="3.9", ensemble=True, sc=False, precision=path))

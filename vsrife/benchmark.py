@@ -413,10 +413,12 @@ def print_models(args: argparse.Namespace, choice: precisions.Choice, results: d
         if real and network.spec.can_ensemble:  # what the quality settings give against the original's choices
             verdict = qualities.default(network.spec, choice.precision, choice)
             ensembled = Interpolator(network, device="cpu", precision=choice.precision, ensemble=True)
-            extra = {
-                "quality balanced": ensembled,
-                "default": ensembled if verdict.quality.ensemble else paths[choice.precision],
-            }
+            extra = {"quality balanced": ensembled}
+            if verdict.quality.ensemble:
+                path = verdict.precision or choice.precision
+                extra["default"] = Interpolator(network, device="cpu", precision=path, ensemble=True)
+            else:
+                extra["default"] = paths[choice.precision]
             if "int8" in paths and choice.precision != "int8":  # the fastest path here, paying for ensemble
                 extra["quality balanced/int8"] = Interpolator(network, device="cpu", precision="int8", ensemble=True)
         else:

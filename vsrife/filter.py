@@ -316,8 +316,11 @@ def _build(
         verdict = (
             qualities.Verdict(asked_quality, "as asked")
             if asked_quality is not None
-            else qualities.default(network.spec, chosen, choice)
+            else qualities.default(network.spec, chosen, choice, path_given=precision is not None)
         )
+        # the default quality may run its ensemble on a faster path, whose losses the ensemble makes up for
+        if ensemble is None and verdict.precision is not None and verdict.precision != chosen:
+            chosen, why = verdict.precision, f"{why}; {verdict.precision} for quality {verdict.quality.name}"
         use_ensemble = verdict.quality.ensemble and network.spec.can_ensemble if ensemble is None else ensemble
         use_scale = verdict.quality.scale_for(clip.width, clip.height) if scale is None else scale
         core = Interpolator(

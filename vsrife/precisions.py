@@ -40,7 +40,7 @@ from .arch import int8
 from .errors import RifeError
 
 CACHE_ENV = "VSRIFE_CACHE_DIR"
-PROBE_VERSION = 2  # bump when the probe or a path changes enough to invalidate cached verdicts
+PROBE_VERSION = 3  # bump when the probe or a path changes enough to invalidate cached verdicts
 
 
 @dataclass(frozen=True)
@@ -233,16 +233,16 @@ def choose(force_measure: bool = False) -> Choice:
         except TypeError:  # written by another version
             pass
     choice = Choice("fast32", cpu, cores, torch.__version__, measured_at=time.strftime("%Y-%m-%d %H:%M:%S"))
-    candidates = []
+    candidates, timed_only = [], []
     for precision in PRECISIONS.values():
-        if "cpu" not in precision.devices:
-            continue
-        if precision.default_candidate:
-            candidates.append(precision)
-        else:
-            choice.skipped[precision.name] = "opt-in only"
-    choice.seconds = measure(candidates)
-    fastest = min(choice.seconds, key=choice.seconds.__getitem__)
+        if "cpu" in precision.devices:
+            (candidates if precision.default_candidate else timed_only).append(precision)
+    # the opt-in paths are timed too: vsrife.quality may spend their speed on ensemble, which more than
+    # makes up for what they lose
+    choice.seconds = measure(candidates + timed_only)
+    for precision in timed_only:
+        choice.skipped[precision.name] = "not a plain default (it loses accuracy); ensemble may pay for it"
+    fastest = min((p.name for p in candidates if p.name in choice.seconds), key=choice.seconds.__getitem__)
     if choice.seconds[fastest] < choice.seconds["fast32"] / 1.05:
         choice.precision = fastest
     _write_cache(key, choice)

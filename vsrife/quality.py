@@ -15,7 +15,9 @@ Model 3.1 (with its refinement networks) beats 3.9 with ensemble on every clip, 
 1.2 dB over 3.9 alone, at 3.3-4 times 3.9's time: ``best`` only, never a default.
 The default is ``balanced`` where that fits in the time the original implementation takes per frame and
 ``fast`` where it does not, decided from what was measured on this machine: the precision probe's speed-up of
-the chosen path over ``fp32`` (:mod:`vsrife.precisions`) must cover the model's ensemble cost. Our ``fp32``
+a path over ``fp32`` (:mod:`vsrife.precisions`) must cover the model's ensemble cost. That path may be a faster
+one than the plain default (``int8``, whose small losses ensemble more than makes up for) unless
+``precision=`` is given. Our ``fp32``
 path is never slower than the original (the same operations, better memory handling: 1.24-1.43x faster
 where measured), so a path that is that much faster than ``fp32`` with ensemble is no slower than the
 original without. Explicit ``ensemble=`` and ``scale=`` always win over the setting.
@@ -65,6 +67,7 @@ UNMEASURED_ENSEMBLE_COST = 2.0
 class Verdict:
     quality: Quality
     why: str
+    precision: str | None = None  # the path to run it on, where the setting chose one
 
 
 def get(name: str) -> Quality:
@@ -74,19 +77,23 @@ def get(name: str) -> Quality:
         raise RifeError(f"quality must be one of {', '.join(QUALITIES)}, not {name!r}") from None
 
 
-def default(spec: ArchSpec, precision: str, choice: Choice | None) -> Verdict:
+def default(spec: ArchSpec, precision: str, choice: Choice | None, path_given: bool = False) -> Verdict:
     """``balanced`` if its ensemble fits in the original's time per frame on this machine, else ``fast``.
 
     ``choice`` is the CPU's measured precision verdict (``None`` on CUDA, where nothing is measured yet:
-    ``fast``)."""
+    ``fast``). Unless the caller fixed the path (``path_given``), ``balanced`` may run on a faster measured
+    path than the plain default (``int8``: ensemble more than makes up for what it loses)."""
     if not spec.can_ensemble:
         return Verdict(QUALITIES["fast"], f"model {spec.name} cannot ensemble")
     if choice is None or "fp32" not in choice.seconds or precision not in choice.seconds:
         return Verdict(QUALITIES["fast"], "no measurement of this device says that ensemble would fit in time")
-    speedup = choice.seconds["fp32"] / choice.seconds[precision]
     cost = ENSEMBLE_COST.get(spec.name, UNMEASURED_ENSEMBLE_COST)
-    if speedup >= cost:
-        why = f"{precision} is {speedup:.2f}x fp32 here, more than the {cost:g}x that ensemble costs"
-        return Verdict(QUALITIES["balanced"], why)
-    why = f"{precision} is {speedup:.2f}x fp32 here, less than the {cost:g}x that ensemble would cost"
+    paths = [precision] if path_given else sorted(choice.seconds, key=choice.seconds.__getitem__)
+    for path in paths:
+        speedup = choice.seconds["fp32"] / choice.seconds[path]
+        if speedup >= cost:
+            why = f"{path} is {speedup:.2f}x fp32 here, more than the {cost:g}x that ensemble costs"
+            return Verdict(QUALITIES["balanced"], why, path)
+    speedup = choice.seconds["fp32"] / choice.seconds[paths[0]]
+    why = f"the fastest path here, {paths[0]}, is {speedup:.2f}x fp32, less than the {cost:g}x ensemble would cost"
     return Verdict(QUALITIES["fast"], why)
