@@ -22,6 +22,7 @@ import torch
 import vapoursynth as vs
 
 from .errors import RifeError
+from .scene import mark_cuts
 
 # keywords of other RIFE filters that have an equivalent here, and what to write instead
 FOREIGN = {
@@ -104,18 +105,7 @@ def scene_cuts_like_scdetect(clip: vs.VideoNode, threshold: float) -> vs.VideoNo
     on ``resize.Bicubic(format=GRAY8, matrix_s="709")``, a cut where the mean absolute difference of a
     frame and the next (``PlaneStatsDiff``, 0..1) exceeds ``threshold``."""
     gray = clip.resize.Bicubic(format=vs.GRAY8, matrix_s="709") if clip.format.color_family != vs.GRAY else clip
-    following = gray[1:] + gray[-1]
-    previous = gray[0] + gray[:-1]
-    after = vs.core.std.PlaneStats(gray, following)
-    before = vs.core.std.PlaneStats(gray, previous)
-
-    def mark(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
-        out = f[0].copy()
-        out.props["_SceneChangeNext"] = int(f[1].props["PlaneStatsDiff"] > threshold)
-        out.props["_SceneChangePrev"] = int(n > 0 and f[2].props["PlaneStatsDiff"] > threshold)
-        return out
-
-    return clip.std.ModifyFrame([clip, after, before], mark)
+    return mark_cuts(clip, vs.core.std.PlaneStats(gray, gray[1:] + gray[-1]), threshold)
 
 
 def rife(

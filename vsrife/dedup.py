@@ -75,7 +75,7 @@ def find_run(s: int, scores: Callable[[int], float], cut_after: Callable[[int], 
         end += 1
         if end - start > max_run:
             return None
-    if end >= frames or end - start == 1 or end - start > max_run:
+    if end >= frames or end - start == 1:  # the clip's last drawing, or nothing held
         return None
     if any(cut_after(i) for i in range(start, end)):
         return None
@@ -143,10 +143,6 @@ class Plan:
     left: int
     right: int | None
     timestep: Fraction
-
-    @property
-    def passes_through(self) -> bool:
-        return self.right is None
 
 
 def plan(time: Fraction, run: Run | None) -> Plan | None:

@@ -408,9 +408,10 @@ class _Graph:
         following = clip[1:] + clip[-1]
         self.left = self.map.spread(clip)
         self.right = self.map.spread(following)
-        self.stats = self.map.spread(scene_change_stats(clip)) if settings.sc else None
+        stats = scene_change_stats(clip) if settings.sc else None
+        self.stats = self.map.spread(stats) if stats is not None else None
         # dedup: per output frame, the run of held frames its source frame belongs to (see vsrife.dedup)
-        self.runs = self.map.spread(self._runs(clip)) if settings.dedup else None
+        self.runs = self.map.spread(self._runs(clip, stats)) if settings.dedup else None
         rgb = self.converter.to_rgb()
         if self.runs is None:
             left_rgb, right_rgb = self.map.spread(rgb), self.map.spread(rgb[1:] + rgb[-1])
@@ -424,9 +425,9 @@ class _Graph:
 
     # --- held drawings (dedup) -----------------------------------------------------------------------
 
-    def _runs(self, clip: vs.VideoNode) -> vs.VideoNode:
+    def _runs(self, clip: vs.VideoNode, stats: vs.VideoNode | None) -> vs.VideoNode:
+        """Per source frame, its run of held frames; ``stats``: the scene-change detector's, if ``sc``."""
         settings = self.settings
-        stats = scene_change_stats(clip) if settings.sc else None
         marks = dedup_rules.marks(
             clip,
             (lambda n, f: self._is_cut(f[0].props, f[1].props)) if stats is not None else None,

@@ -61,8 +61,13 @@ def scene_change_stats(clip: vs.VideoNode) -> vs.VideoNode:
 
 def mark_scene_changes(clip: vs.VideoNode, threshold: float = DEFAULT_THRESHOLD) -> vs.VideoNode:
     """``clip`` with ``_SceneChangeNext``/``_SceneChangePrev`` set from the detector (for use elsewhere)."""
-    stats = scene_change_stats(clip)
-    previous = stats[0] + stats[:-1]
+    return mark_cuts(clip, scene_change_stats(clip), threshold)
+
+
+def mark_cuts(clip: vs.VideoNode, stats: vs.VideoNode, threshold: float) -> vs.VideoNode:
+    """``clip`` with ``_SceneChangeNext``/``_SceneChangePrev`` set where ``stats`` (frame ``n``:
+    ``PlaneStatsDiff`` between frames ``n`` and ``n + 1``) exceeds ``threshold``."""
+    previous = stats[0] + stats[:-1]  # frame n: the difference between n - 1 and n (frame 0: none)
 
     def mark(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
         out = f[0].copy()
