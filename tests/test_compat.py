@@ -210,6 +210,11 @@ def test_vs_rife_models_folder_imports_and_loads(tmp_path, store, rgbs):
     assert (store / "4.6" / "flownet_v4.6.pkl.sha256").is_file() and not list(store.rglob("*.part"))
     assert same(vsrife.RIFE(rgbs, model="4.6", device="cpu"), vsrife.RIFE(rgbs, model_path=str(mine), device="cpu"))
     assert run_cli("models", "verify", "4.6").returncode == 0
+    placeholders_only = tmp_path / "empty"
+    placeholders_only.mkdir()
+    (placeholders_only / "flownet_v4.7.pkl").write_bytes(b"")
+    result = run_cli("models", "import", str(placeholders_only))
+    assert result.returncode == 2 and "no weight files to import" in result.stderr
 
 
 def test_import_refuses_what_does_not_fit(tmp_path, store):

@@ -132,6 +132,9 @@ def import_paths(paths: list[Path], model: str | None = None, store: Path | None
             outcomes.append(Outcome(path, model=name, target=target))
         except (RifeError, OSError) as exc:
             outcomes.append(Outcome(path, error=str(exc)))
+    if not outcomes:
+        where = ", ".join(map(str, paths))
+        raise RifeError(f"no weight files to import in {where} (.pkl, .pth or .pt; empty placeholders are skipped)")
     return outcomes
 
 
