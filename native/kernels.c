@@ -254,7 +254,8 @@ void vsrife_residual_leaky_bf16_channels_last(uint16_t *y, const uint16_t *x, co
  * pixel by pixel, so that the stores run along the output: storing each channel with a stride of c was
  * 1.5x slower, and tiles of 64 pixels instead of 128 made each plane's reads too short to stream well
  * (4.22's 36 channels at 736x1280, bfloat16 output: 23.6 -> 13.8 -> 10.4-11.8 ms). */
-INLINE void pack_row(const float *const *restrict planes, int64_t c, int64_t offset, int64_t w, float *restrict out) {
+INLINE void pack_row(const float *const *restrict planes, int64_t c, int64_t offset, int64_t w, float *restrict out,
+                     int64_t stride) {
     enum { BUFFER = 8192, MAX_TILE = 128 };
     float tile[BUFFER];
     const int64_t pixels = c * MAX_TILE <= BUFFER ? MAX_TILE : (BUFFER / c > 0 ? BUFFER / c : 1);
@@ -265,35 +266,39 @@ INLINE void pack_row(const float *const *restrict planes, int64_t c, int64_t off
             float *restrict row = tile + ch * pixels;
             for (int64_t x = 0; x < count; x++) row[x] = src[x];
         }
-        float *restrict dst = out + start * c;
+        float *restrict dst = out + start * stride;
         for (int64_t x = 0; x < count; x++)
-            for (int64_t ch = 0; ch < c; ch++) dst[x * c + ch] = tile[ch * pixels + x];
+            for (int64_t ch = 0; ch < c; ch++) dst[x * stride + ch] = tile[ch * pixels + x];
     }
 }
 
-typedef void (*PackRow)(const float *const *, int64_t, int64_t, int64_t, float *);
+typedef void (*PackRow)(const float *const *, int64_t, int64_t, int64_t, float *, int64_t);
 
 #if HAVE_V4
-TARGET_V4 static void pack_row_v4(const float *const *planes, int64_t c, int64_t offset, int64_t w, float *out) {
-    pack_row(planes, c, offset, w, out);
+TARGET_V4 static void pack_row_v4(const float *const *planes, int64_t c, int64_t offset, int64_t w, float *out,
+                                  int64_t stride) {
+    pack_row(planes, c, offset, w, out, stride);
 }
 #endif
 
-static void pack_row_base(const float *const *planes, int64_t c, int64_t offset, int64_t w, float *out) {
-    pack_row(planes, c, offset, w, out);
+static void pack_row_base(const float *const *planes, int64_t c, int64_t offset, int64_t w, float *out,
+                          int64_t stride) {
+    pack_row(planes, c, offset, w, out, stride);
 }
 
 /*
- * out (h x w x c, float32) = the c float32 planes (h x w each, anywhere in memory) interleaved:
- * torch.cat(planes, 1).contiguous(memory_format=torch.channels_last) for one image, in one pass.
+ * out (h x w pixels, `stride` floats apart, the first c of each written) = the c float32 planes (h x w each,
+ * anywhere in memory) interleaved: torch.cat(planes, 1).contiguous(memory_format=torch.channels_last) for one
+ * image, in one pass (stride c), or written into channels of a wider channels-last image (stride its channels).
  */
-void vsrife_pack_channels_last(const float *const *planes, int64_t c, int64_t h, int64_t w, float *out, int threads) {
+void vsrife_pack_channels_last(const float *const *planes, int64_t c, int64_t h, int64_t w, float *out,
+                               int64_t stride, int threads) {
     PackRow row = pack_row_base;
 #if HAVE_V4
     if (CPU_HAS_V4()) row = pack_row_v4;
 #endif
 #pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t y = 0; y < h; y++) row(planes, c, y * w, w, out + y * w * c);
+    for (int64_t y = 0; y < h; y++) row(planes, c, y * w, w, out + y * w * stride, stride);
 }
 
 INLINE void shuffle_row(const uint16_t *restrict in, int64_t c, int64_t w, int64_t i, float *restrict out,
@@ -443,17 +448,17 @@ typedef struct {
 
 INLINE void warp_sources_row(const float *const *restrict images, const int64_t *restrict groups,
                              const int64_t *restrict channels, int64_t sources, const RowPoints *restrict rp,
-                             int64_t w, float *const *restrict out_planes, int64_t y, int64_t plane) {
+                             int64_t w, float *const *restrict out, int64_t y, int64_t cs, int64_t ps) {
     for (int64_t s = 0; s < sources; s++) {
         const int64_t gs = groups[s], c = channels[s];
         for (int64_t g = 0; g < gs; g++) {
             const v4f *restrict px = (const v4f *)images[s] + g;
             const int64_t lanes = c - g * 4 < 4 ? c - g * 4 : 4;
-            float *restrict o = out_planes[s] + g * 4 * plane + y * w;
+            float *restrict o = out[s] + g * 4 * cs + y * w * ps;
             if (rp->count == 1) {
                 for (int64_t x = 0; x < w; x++) {
                     const v4f value = sample(px, gs, &rp->points[0], x);
-                    for (int64_t lane = 0; lane < lanes; lane++) o[lane * plane + x] = value[lane];
+                    for (int64_t lane = 0; lane < lanes; lane++) o[lane * cs + x * ps] = value[lane];
                 }
             } else { /* bilinear down-sampling by a power of two: rows 0.5 / 0.5 of columns 0.5 / 0.5 */
                 for (int64_t x = 0; x < w; x++) {
@@ -461,7 +466,7 @@ INLINE void warp_sources_row(const float *const *restrict images, const int64_t 
                     const v4f bottom =
                         sample(px, gs, &rp->points[2], x) * 0.5f + sample(px, gs, &rp->points[3], x) * 0.5f;
                     const v4f value = top * 0.5f + bottom * 0.5f;
-                    for (int64_t lane = 0; lane < lanes; lane++) o[lane * plane + x] = value[lane];
+                    for (int64_t lane = 0; lane < lanes; lane++) o[lane * cs + x * ps] = value[lane];
                 }
             }
         }
@@ -469,20 +474,20 @@ INLINE void warp_sources_row(const float *const *restrict images, const int64_t 
 }
 
 typedef void (*WarpRow)(const float *const *, const int64_t *, const int64_t *, int64_t, const RowPoints *, int64_t,
-                        float *const *, int64_t, int64_t);
+                        float *const *, int64_t, int64_t, int64_t);
 
 #if HAVE_V4
 TARGET_V4 static void warp_sources_row_v4(const float *const *images, const int64_t *groups, const int64_t *channels,
-                                          int64_t sources, const RowPoints *rp, int64_t w, float *const *out_planes,
-                                          int64_t y, int64_t plane) {
-    warp_sources_row(images, groups, channels, sources, rp, w, out_planes, y, plane);
+                                          int64_t sources, const RowPoints *rp, int64_t w, float *const *out,
+                                          int64_t y, int64_t cs, int64_t ps) {
+    warp_sources_row(images, groups, channels, sources, rp, w, out, y, cs, ps);
 }
 #endif
 
 static void warp_sources_row_base(const float *const *images, const int64_t *groups, const int64_t *channels,
-                                  int64_t sources, const RowPoints *rp, int64_t w, float *const *out_planes, int64_t y,
-                                  int64_t plane) {
-    warp_sources_row(images, groups, channels, sources, rp, w, out_planes, y, plane);
+                                  int64_t sources, const RowPoints *rp, int64_t w, float *const *out, int64_t y,
+                                  int64_t cs, int64_t ps) {
+    warp_sources_row(images, groups, channels, sources, rp, w, out, y, cs, ps);
 }
 
 /*
@@ -490,7 +495,9 @@ static void warp_sources_row_base(const float *const *images, const int64_t *gro
  *   out[k] = resize(grid_sample(images[k], base + flow[side k]), 1 / down)
  * images[k]: H x W x (4 * groups[k]) float32, channels-last, 16-byte aligned, the first channels[k] used.
  * side[k]: 0 warps by flow[0:2] (towards frame 0), 1 by flow[2:4]. flow: 4 x H x W, pixels.
- * out[k]: channels[k] planes of (H / down) x (W / down), one after the other.
+ * out[k]: where source k's first channel of its first pixel goes; channel c of pixel (y, x) of the
+ * (H / down) x (W / down) result at out[k] + c * cs + (y * (W / down) + x) * ps: planes one after the other
+ * (cs = the plane's size, ps = 1), or channels of a channels-last image (cs = 1, ps = its channels).
  * down: 1, or a power of two: bilinear down-sampling (align_corners=False) then averages the 2 x 2 full-size
  * pixels at rows and columns down * i + down / 2 - 1 and down * i + down / 2, so only those are warped.
  * At most MAX_SOURCES sources. Returns 0, or -1 if memory ran out.
@@ -499,7 +506,7 @@ enum { MAX_SOURCES = 16 };
 
 int vsrife_warp_sources(const float *const *images, const int64_t *groups, const int64_t *channels,
                         const int64_t *sides, int64_t sources, const float *flow, int64_t H, int64_t W, int64_t down,
-                        float *const *out, int threads) {
+                        float *const *out, int64_t cs, int64_t ps, int threads) {
     WarpRow row = warp_sources_row_base;
     PointsFn points = sample_points_base;
 #if HAVE_V4
@@ -508,7 +515,7 @@ int vsrife_warp_sources(const float *const *images, const int64_t *groups, const
         points = sample_points_v4;
     }
 #endif
-    const int64_t h = H / down, w = W / down, plane = h * w, full = H * W;
+    const int64_t h = H / down, w = W / down, full = H * W;
     const int64_t sets = down == 1 ? 1 : 4, low = down == 1 ? 0 : down / 2 - 1;
     int failed = 0;
 #pragma omp parallel num_threads(threads) reduction(| : failed)
@@ -535,7 +542,7 @@ int vsrife_warp_sources(const float *const *images, const int64_t *groups, const
                     side_channels[count] = channels[k];
                     side_out[count++] = out[k];
                 }
-                row(side_images, side_groups, side_channels, count, &rp, w, side_out, y, plane);
+                row(side_images, side_groups, side_channels, count, &rp, w, side_out, y, cs, ps);
             }
         }
         free(memory);

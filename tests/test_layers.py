@@ -142,6 +142,16 @@ def test_fused_prelu_and_packing_are_bit_exact():
     assert torch.equal(packed, torch.cat(parts, 1).contiguous(memory_format=torch.channels_last))
     assert not kernels.pack_usable([*parts, torch.rand(1, 1, 15, 25)])
 
+    # into some channels of a wider channels-last image: the rest untouched
+    wide = torch.full((1, 13, 30, 50), -5.0).contiguous(memory_format=torch.channels_last)
+    into = kernels.pack_channels_last(parts, out=wide[:, 2:10])
+    assert into.data_ptr() == wide[:, 2:10].data_ptr()
+    assert torch.equal(wide[:, 2:10], packed)
+    assert (wide[:, :2] == -5).all() and (wide[:, 10:] == -5).all()
+    for wrong in (wide[:, 2:9], torch.empty(1, 8, 30, 50)):  # too few channels; planar
+        with pytest.raises(ValueError, match="channels-last view"):
+            kernels.pack_channels_last(parts, out=wrong)
+
 
 @needs_kernels
 def test_prelu_and_resconv_follow_every_change_of_their_weights():
@@ -218,6 +228,12 @@ def test_fused_warp_and_down_sampling_match_pytorch(down):
     assert fused.shape == (1, 22, height // down, width // down)
     # the sampling point is pixel + flow here, grid_sample's is normalised and back: ~1e-5 px apart
     assert (fused - torch.cat(expected, 1)).abs().max() < 1e-4
+    # written straight into the leading channels of a block's channels-last input: the same numbers
+    block_input = torch.full((1, 25, height // down, width // down), 7.0).contiguous(memory_format=torch.channels_last)
+    kernels.warp_sources([(*layouts[:2], 3), (*layouts[2:], 8)], flow, down, out=block_input[:, :22])
+    assert torch.equal(block_input[:, :22], fused) and (block_input[:, 22:] == 7).all()
+    with pytest.raises(ValueError, match="channels-last view"):
+        kernels.warp_sources([(*layouts[:2], 3)], flow, down, out=block_input[:, :7])
     with pytest.raises(ValueError, match="does not fit"):
         kernels.warp_sources([(*layouts[:2], 3)], flow[..., :-4].contiguous(), down)
     with pytest.raises(ValueError, match="power-of-two"):

@@ -12,6 +12,8 @@ import torch
 import vapoursynth as vs
 
 from vsrife import precisions
+from vsrife.arch import get_spec
+from vsrife.arch.ifnet import IFBlock, PackedInput, build_network
 from vsrife.inference import Interpolator
 from vsrife.samples import sample_path
 
@@ -130,6 +132,32 @@ def test_fast32_meets_the_conformance_tolerance(name, case):
     assert not interpolator.network.reference_resampling
     assert interpolator.network.block0.memory_format is torch.channels_last
     assert_close(interpolator.interpolate(*inputs(), t), expected("v4", name)[case])
+
+
+@pytest.mark.parametrize("name", ["3.8", "3.9", "4.22", "4.26"])
+def test_fast_path_warps_straight_into_the_block_inputs(name, monkeypatch):
+    """Blocks after the first get their warps written into their channels-last input (no separate warped
+    frames: 175 MB less at 4.22's 1080p peak); the numbers are those of warping first and packing after."""
+    torch.manual_seed(0)
+    interpolator = Interpolator(build_network(get_spec(name)).eval(), precision="fast32")
+    img0, img1 = inputs()
+    packed_blocks = []
+    predict = IFBlock.predict
+
+    def spy(block, parts, *args, **kwargs):
+        packed_blocks.append(not torch.is_tensor(parts) and isinstance(parts[0], PackedInput))
+        return predict(block, parts, *args, **kwargs)
+
+    monkeypatch.setattr(IFBlock, "predict", spy)
+    packed = interpolator.interpolate(img0, img1, 0.5)
+    blocks = interpolator.network.spec.num_blocks  # (3.x first probe the motion with a block of its own)
+    assert packed_blocks[-blocks:] == [False] + [True] * (blocks - 1) and not any(packed_blocks[:-blocks])
+
+    net = interpolator.network
+    monkeypatch.setattr(net, "_next_warps", lambda i, s, f, sc, e, k: net._warp_sources(i, s, f, sc, k))
+    packed_blocks.clear()
+    assert torch.equal(interpolator.interpolate(img0, img1, 0.5), packed)
+    assert not any(packed_blocks)
 
 
 def frame_difference(a: vs.VideoNode, b: vs.VideoNode) -> int:

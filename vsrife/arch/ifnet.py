@@ -37,6 +37,16 @@ from .refine import ContextNet, ContextNet31, FusionNet31, UNet
 from .specs import Adaptive, ArchSpec, Body, EncoderSpec, Ensemble, Head, Wiring
 
 
+@dataclass
+class PackedInput:
+    """A block's whole input, ``1 x C x h x w`` float32 channels-last at the block's resolution, with its
+    first ``filled`` channels already written: the fast path warps the frames (and features) straight into
+    it, so they never exist on their own (at 1080p, 4.22's last block reads 175 MB of them)."""
+
+    tensor: Tensor
+    filled: int
+
+
 class IFBlock(nn.Module):
     """One coarse-to-fine step.
 
@@ -45,7 +55,8 @@ class IFBlock(nn.Module):
     ``None`` for the first block. The block works at ``1/scale`` of the input size (stride 4 inside) and
     returns, at the input size and in float32, the flow update (pixels) and the mask logits update (or
     ``None``), and any hidden feature channels (4.21+) at ``1/hidden_scale`` of the input size, or ``None``
-    when ``hidden_scale`` is ``None`` (nobody reads them).
+    when ``hidden_scale`` is ``None`` (nobody reads them). The first part may be a :class:`PackedInput`
+    instead: the rest is then written into it.
 
     Each part is resized on its own and concatenated at the block's resolution (the same numbers as resizing
     the concatenation, without building it at full size); parts already at that resolution (the fast path
@@ -59,6 +70,7 @@ class IFBlock(nn.Module):
     def __init__(self, in_channels: int, width: int, spec: ArchSpec) -> None:
         super().__init__()
         act = spec.activation
+        self.in_channels = in_channels
         self.conv0 = nn.Sequential(conv(in_channels, width // 2, 2, act), conv(width // 2, width, 2, act))
         self.body_kind = spec.body
         if spec.body is Body.GROUPED_RESIDUAL:
@@ -103,7 +115,11 @@ class IFBlock(nn.Module):
         return self.lastconv(feat)
 
     def forward(
-        self, parts: Tensor | Sequence[Tensor], flow: Tensor | None, scale: float, hidden_scale: float | None = 1.0
+        self,
+        parts: Tensor | Sequence[Tensor | PackedInput],
+        flow: Tensor | None,
+        scale: float,
+        hidden_scale: float | None = 1.0,
     ) -> tuple[Tensor, Tensor | None, Tensor | None]:
         update, factor, hidden = self.predict(parts, flow, scale, hidden_scale)
         # scale the flow channels before up-sampling (bilinear resampling is linear): 4-256x fewer values
@@ -112,7 +128,7 @@ class IFBlock(nn.Module):
 
     def predict(
         self,
-        parts: Tensor | Sequence[Tensor],
+        parts: Tensor | Sequence[Tensor | PackedInput],
         flow: Tensor | None,
         scale: float,
         hidden_scale: float | None = 1.0,
@@ -126,12 +142,20 @@ class IFBlock(nn.Module):
         inputs the caller holds nowhere else are freed before the convolutions (peak memory at 1080p)."""
         given = parts
         parts = [parts] if torch.is_tensor(parts) else list(parts)
+        packed = parts.pop(0) if isinstance(parts[0], PackedInput) else None
+        assert all(torch.is_tensor(p) for p in parts), "only the first part may be packed"
         height, width = (flow if flow is not None else parts[0]).shape[-2:]  # the flow is always full size
         size = (math.floor(height / scale), math.floor(width / scale))
         inputs = [p if p.shape[-2:] == size else resize_if_needed(p, 1.0 / scale) for p in parts]
         if flow is not None:
             inputs.append(flow if scale == 1.0 else resize(flow, 1.0 / scale) / scale)
-        if self.memory_format is torch.contiguous_format:
+        if packed is not None:
+            x = packed.tensor
+            if kernels.pack_usable(inputs):
+                kernels.pack_channels_last(inputs, out=x[:, packed.filled :])
+            else:
+                x[:, packed.filled :] = torch.cat(inputs, 1)
+        elif self.memory_format is torch.contiguous_format:
             x = torch.cat(inputs, 1)
         elif kernels.pack_usable(inputs):
             x = kernels.pack_channels_last(inputs)  # concatenate and interleave in one pass
@@ -139,7 +163,7 @@ class IFBlock(nn.Module):
             x = torch.cat(inputs, 1).contiguous(memory_format=self.memory_format)
         if isinstance(given, list):  # the caller's list: see the docstring
             given.clear()
-        del parts, inputs
+        del parts, inputs, packed
         feat = self.conv0(x)  # float32 on every path: see IFNet.set_precision
         del x  # at 1080p the block's input is 150-400 MB; the convolutions after conv0 no longer need it
         feat = self._body(feat.to(self.compute_dtype))
@@ -408,14 +432,19 @@ class IFNet(nn.Module):
         self,
         i: int,
         sides: _Sides,
-        warped: tuple[Tensor, Tensor],
+        warped: tuple[Tensor, Tensor] | PackedInput,
         mask: Tensor | None,
         warped_feats: tuple[Tensor, Tensor] | None,
         hidden: Tensor | None,
-    ) -> list[Tensor]:
-        """What block ``i`` sees, in upstream's channel order."""
+    ) -> list[Tensor | PackedInput]:
+        """What block ``i`` sees, in upstream's channel order (``warped`` packed: the warps of the frames and
+        features already in the block's input, see :meth:`_next_warps`)."""
         t = [sides.timestep] if sides.timestep is not None else []
         wiring = self.spec.wiring
+        extra = [hidden] if hidden is not None else []
+        if isinstance(warped, PackedInput):
+            assert warped_feats is None and wiring in (Wiring.V3, Wiring.V4) and i > 0
+            return [warped, mask] if wiring is Wiring.V3 else [warped, *t, mask, *extra]
         if wiring is Wiring.V3:
             return [*warped, mask]
         if wiring is Wiring.PAPER:
@@ -425,11 +454,15 @@ class IFNet(nn.Module):
         if i == 0:
             feats = [sides.feat0, sides.feat1] if sides.feat0 is not None else []
             return [sides.img0, sides.img1, *feats, *t]
-        extra = [hidden] if hidden is not None else []
         return [*warped, *(warped_feats or ()), *t, mask, *extra]
 
     def _predict(
-        self, block: IFBlock, x: list[Tensor], flow: Tensor | None, scale: float, hidden_scale: float | None
+        self,
+        block: IFBlock,
+        x: list[Tensor | PackedInput],
+        flow: Tensor | None,
+        scale: float,
+        hidden_scale: float | None,
     ) -> _Update:
         """Run ``block``: its update at full size (reference) or at its own resolution (fast path)."""
         if self.reference_resampling:  # upstream: the update at full size straight away
@@ -501,6 +534,32 @@ class IFNet(nn.Module):
             return warped, None
         return warped, self._warps_for(i, sources.features, flow, scales, keep_history)
 
+    def _next_warps(
+        self, i: int, sources: _Sources, flow: Tensor, scales: list[float], ensemble: bool, keep_history: bool
+    ) -> tuple[tuple[Tensor, Tensor] | PackedInput, tuple[Tensor, Tensor] | None]:
+        """The warps block ``i`` reads (``i`` past the last block: those of the result), as
+        :meth:`_warp_sources` makes them, or, where the fast path can, written straight into the block's
+        input (:class:`PackedInput`): where the warps lead the input (3.x, 4.x), channels-last blocks, and
+        no ensembling (which reads them twice, in two orders)."""
+        packs = (
+            sources.layouts is not None
+            and not (ensemble or keep_history)
+            and i < len(scales)
+            and self.spec.wiring in (Wiring.V3, Wiring.V4)
+            and self.blocks[i].memory_format is torch.channels_last
+        )
+        if not packs:
+            return self._warp_sources(i, sources, flow, scales, keep_history)
+        assert sources.layouts is not None
+        down = int(scales[i])
+        height, width = flow.shape[-2] // down, flow.shape[-1] // down
+        block_input = torch.empty(
+            (1, self.blocks[i].in_channels, height, width), dtype=torch.float32, memory_format=torch.channels_last
+        )
+        filled = 2 * sum(channels for _, _, channels in sources.layouts)
+        kernels.warp_sources(sources.layouts, flow.contiguous(), down, out=block_input[:, :filled])
+        return PackedInput(block_input, filled), None
+
     def _warps_for(
         self, i: int, pair: Tensor, flow: Tensor, scales: list[float], keep_history: bool
     ) -> tuple[Tensor, Tensor]:
@@ -547,13 +606,13 @@ class IFNet(nn.Module):
             mask = img0.new_zeros(img0.shape[0], 1, *img0.shape[2:])
         if spec.adaptive is Adaptive.PROBE:
             scales = self._probe_scales(sides, flow, mask, scales)
-        warped: tuple[Tensor, Tensor] = (img0, img1)
+        warped: tuple[Tensor, Tensor] | PackedInput = (img0, img1)
         wfeats: tuple[Tensor, Tensor] | None = None
         sources = self._sources(sides, scales, keep_history, layouts)
         flows, masks, warps = [], [], []
         for i, block in enumerate(blocks):
             x = self._block_input(i, sides, warped, mask, wfeats, hidden)
-            if not (ensemble or keep_history or spec.adaptive is Adaptive.RERUN):
+            if not (ensemble or keep_history):
                 warped, wfeats, hidden = (img0, img1), None, None  # only `x` holds them: the block frees them
             update = self._predict(block, x, flow, scales[i], self._hidden_scale(scales, i))
             if spec.adaptive is Adaptive.RERUN and i == 1 and self._is_large(update):
@@ -561,7 +620,7 @@ class IFNet(nn.Module):
                 scales = [s * 2 for s in scales]
                 first = self._block_input(0, sides, warped, None, None, None)
                 flow, mask = self._accumulate(None, None, self._predict(blocks[0], first, None, scales[0], None))
-                warped, _ = self._warp_sources(i, sources, flow, scales, keep_history)
+                warped, _ = self._next_warps(i, sources, flow, scales, ensemble, keep_history)
                 x = self._block_input(i, sides, warped, mask, wfeats, hidden)
                 update = self._predict(block, x, flow, scales[i], None)
             if ensemble:
@@ -580,7 +639,7 @@ class IFNet(nn.Module):
             if i == len(blocks) - 1 and not (warp_result or keep_history) and sources.layouts is not None:
                 assert mask is not None
                 return FlowEstimate(flow, mask, None, None, [flow], [mask], [], sources.layouts[0])
-            warped, wfeats = self._warp_sources(i + 1, sources, flow, scales, keep_history)
+            warped, wfeats = self._next_warps(i + 1, sources, flow, scales, ensemble, keep_history)
             if keep_history or i == len(blocks) - 1:
                 flows.append(flow)
                 masks.append(mask)

@@ -72,6 +72,7 @@ def _declare(library: ctypes.CDLL) -> None:
         ctypes.c_void_p,  # flow
         *[ctypes.c_int64] * 3,  # H, W, down
         ctypes.c_void_p,  # out (array of pointers, one per image)
+        *[ctypes.c_int64] * 2,  # out's channel stride and pixel stride (floats)
         ctypes.c_int,  # threads
     ]
     library.vsrife_warp_blend.restype = ctypes.c_int
@@ -129,6 +130,7 @@ def _declare(library: ctypes.CDLL) -> None:
         ctypes.c_int64,  # height
         ctypes.c_int64,  # width
         ctypes.c_void_p,  # out (float32, channels-last)
+        ctypes.c_int64,  # out's pixel stride (floats)
         ctypes.c_int,  # threads
     ]
 
@@ -309,18 +311,38 @@ def pack_usable(parts: list[Tensor]) -> bool:
     )
 
 
-def pack_channels_last(parts: list[Tensor]) -> Tensor:
+def pack_channels_last(parts: list[Tensor], out: Tensor | None = None) -> Tensor:
     """``torch.cat(parts, 1).contiguous(memory_format=torch.channels_last)`` in one pass, for one image
-    (``1 x C_i x H x W`` float32 parts whose planes are contiguous)."""
+    (``1 x C_i x H x W`` float32 parts whose planes are contiguous); with ``out`` (channels of a wider
+    channels-last image, see :func:`channels_last_view_usable`), written there and returned."""
     if not pack_usable(parts):
         raise ValueError("pack_channels_last takes 1 x C x H x W float32 CPU parts of one size")
     pointers = [plane for p in parts for plane in _plane_pointers(p)[0]]
     _, _, h, w = parts[0].shape
-    out = torch.empty((1, len(pointers), h, w), dtype=torch.float32, memory_format=torch.channels_last)
+    if out is None:
+        out = torch.empty((1, len(pointers), h, w), dtype=torch.float32, memory_format=torch.channels_last)
+    elif not (channels_last_view_usable(out) and out.shape == (1, len(pointers), h, w)):
+        raise ValueError(f"out {tuple(out.shape)} is not a channels-last view of {len(pointers)} x {h} x {w}")
     _library.vsrife_pack_channels_last(  # type: ignore[union-attr]
-        (ctypes.c_void_p * len(pointers))(*pointers), len(pointers), h, w, out.data_ptr(), torch.get_num_threads()
+        (ctypes.c_void_p * len(pointers))(*pointers),
+        len(pointers),
+        h,
+        w,
+        out.data_ptr(),
+        out.stride(3),
+        torch.get_num_threads(),
     )
     return out
+
+
+def channels_last_view_usable(view: Tensor) -> bool:
+    """Whether ``view`` is some channels of a ``1 x C x H x W`` float32 channels-last CPU image (e.g.
+    ``image[:, a:b]``), which :func:`pack_channels_last` and :func:`warp_sources` can write into: a block's
+    input is allocated whole and filled part by part, the parts never stored on their own."""
+    n, c, _, w = view.shape
+    return (
+        usable(view) and n == 1 and view.stride(1) == 1 and view.stride(3) >= c and view.stride(2) == w * view.stride(3)
+    )
 
 
 def shuffle_usable(x: Tensor) -> bool:
@@ -378,7 +400,9 @@ def _check_layout(image: Tensor, flow: Tensor) -> int:
     return padded
 
 
-def warp_sources(pairs: list[tuple[Tensor, Tensor, int]], flow: Tensor, down: int = 1) -> Tensor:
+def warp_sources(
+    pairs: list[tuple[Tensor, Tensor, int]], flow: Tensor, down: int = 1, out: Tensor | None = None
+) -> Tensor:
     """Warp image pairs by a flow and down-sample the results in one pass (the fast path's block inputs).
 
     ``pairs``: ``(image0, image1, channels)`` with both images in :func:`warp_layout` (``1 x 4k x H x W``) and
@@ -387,7 +411,8 @@ def warp_sources(pairs: list[tuple[Tensor, Tensor, int]], flow: Tensor, down: in
     ``down`` (1 or a power of two; :func:`~vsrife.arch.layers.resize` by ``1 / down``) warping only the 2 x 2
     pixels per output pixel the down-sampling reads. Returns ``1 x C x H/down x W/down`` float32 with, per
     pair, the ``channels`` of image 0 then those of image 1; equal to the PyTorch operations up to float
-    rounding.
+    rounding. With ``out`` (channels of a wider channels-last image, see :func:`channels_last_view_usable`)
+    the result is written there and returned.
     """
     height, width = _check_flow(flow, "warp_sources")
     if not 0 < len(pairs) <= MAX_WARP_SOURCES or down < 1 or down & (down - 1):
@@ -402,9 +427,15 @@ def warp_sources(pairs: list[tuple[Tensor, Tensor, int]], flow: Tensor, down: in
             groups.append(padded // 4)
             channels.append(used)
     h, w = height // down, width // down
-    out = torch.empty((1, sum(channels), h, w), dtype=torch.float32)
+    if out is None:
+        out = torch.empty((1, sum(channels), h, w), dtype=torch.float32)
+        channel_stride, pixel_stride = h * w, 1
+    elif channels_last_view_usable(out) and out.shape == (1, sum(channels), h, w):
+        channel_stride, pixel_stride = 1, out.stride(3)
+    else:
+        raise ValueError(f"out {tuple(out.shape)} is not a channels-last view of {sum(channels)} x {h} x {w}")
     offsets = itertools.accumulate(channels, initial=0)
-    out_planes = [out.data_ptr() + offset * h * w * out.element_size() for offset in offsets][: len(images)]
+    out_planes = [out.data_ptr() + offset * channel_stride * out.element_size() for offset in offsets]
     count = len(images)
     status = _library.vsrife_warp_sources(  # type: ignore[union-attr]
         (ctypes.c_void_p * count)(*images),
@@ -416,7 +447,9 @@ def warp_sources(pairs: list[tuple[Tensor, Tensor, int]], flow: Tensor, down: in
         height,
         width,
         down,
-        (ctypes.c_void_p * count)(*out_planes),
+        (ctypes.c_void_p * count)(*out_planes[:count]),
+        channel_stride,
+        pixel_stride,
         torch.get_num_threads(),
     )
     _check(status)
