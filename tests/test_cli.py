@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -100,3 +101,21 @@ def test_path_of_a_missing_model_fails(tmp_path):
     )
     assert result.returncode == 2
     assert "not downloaded" in result.stderr and "models download 4.22" in result.stderr
+
+
+def test_precision_shows_the_verdict_and_measures_again_on_request(tmp_path):
+    env = {**os.environ, "VSRIFE_CACHE_DIR": str(tmp_path)}
+
+    def precision(*args: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "vsrife", "precision", *args]
+        return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env)
+
+    first = precision()  # nothing cached: measured now
+    assert first.returncode == 0, first.stderr
+    assert "default CPU path:" in first.stdout and "measured now" in first.stdout
+    cache = json.loads((tmp_path / "precision.json").read_text())
+    second = precision()
+    assert "(cached)" in second.stdout and str(tmp_path) in second.stdout
+    again = precision("--measure")
+    assert "measured now" in again.stdout
+    assert json.loads((tmp_path / "precision.json").read_text()) != cache  # a new measurement replaced it

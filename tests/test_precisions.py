@@ -4,6 +4,9 @@ against the reference."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -61,6 +64,43 @@ def test_another_cpu_or_torch_measures_again(cache):
     cache.write_text(json.dumps({"Another CPU | 2 cores | torch 1.0 | probe 1": {"precision": "bf16"}}))
     choice = precisions.choose()
     assert not choice.cached and len(json.loads(cache.read_text())) == 2
+
+
+def _provisional_verdict(cache, busy: float) -> None:
+    key = precisions._cache_key(precisions.cpu_name(), precisions.os.cpu_count() or 1)
+    verdict = {"precision": "bf16", "cpu": "x", "cores": 2, "torch": torch.__version__, "busy": busy}
+    cache.write_text(json.dumps({key: verdict}))
+
+
+def test_a_verdict_measured_on_a_busy_machine_is_measured_again_once_it_is_idle(cache, monkeypatch):
+    monkeypatch.setattr(precisions, "_measured_in_this_process", False)
+    _provisional_verdict(cache, busy=0.6)
+    monkeypatch.setattr(precisions, "idle_share", lambda interval=0.2: 0.3)  # still busy: keep it
+    kept = precisions.choose()
+    assert kept.cached and kept.provisional and "measured again when it is idle" in kept.describe()
+    monkeypatch.setattr(precisions, "idle_share", lambda interval=0.2: 0.99)
+    fresh = precisions.choose()
+    assert not fresh.cached
+    _provisional_verdict(cache, busy=0.6)  # at most once per process, even if it is busy again
+    assert precisions.choose().cached
+    _provisional_verdict(cache, busy=0.1)  # a verdict of a quiet machine stands
+    monkeypatch.setattr(precisions, "_measured_in_this_process", False)
+    assert precisions.choose().cached
+
+
+def test_the_probe_notices_other_processes_taking_the_cpu():
+    """Every core kept busy by another process: the probe's threads get about half the CPU they ask for."""
+    code = "import time\nend = time.time() + 60\nwhile time.time() < end: pass\n"
+    hogs = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(os.cpu_count() or 1)]
+    try:
+        time.sleep(0.3)
+        busy = precisions.measure([precisions.get("fp32")], rounds=2).busy
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    assert busy > precisions.BUSY_LIMIT
+    assert precisions.idle_share() is not None  # Linux: /proc/stat read
 
 
 def test_a_damaged_cache_is_measured_again(cache):

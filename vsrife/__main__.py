@@ -1,4 +1,5 @@
-"""Command line: ``python -m vsrife models list | download NAME... | import PATH... | verify [NAME...] | path NAME``."""
+"""Command line: ``python -m vsrife models list | download NAME... | import PATH... | verify [NAME...] | path NAME``
+and ``python -m vsrife precision [--measure]``."""
 
 from __future__ import annotations
 
@@ -91,11 +92,23 @@ def _path(args: argparse.Namespace) -> int:
     return 0
 
 
+def _precision(args: argparse.Namespace) -> int:
+    from . import precisions  # imports torch: only for this command
+
+    choice = precisions.choose(force_measure=args.measure)
+    print(f"default CPU path: {choice.precision}")
+    print(f"  {choice.describe()}")
+    print(f"  cached in {precisions.cache_path()}")
+    if choice.provisional:
+        print("  other programs were busy: run `python -m vsrife precision --measure` on an idle machine")
+    return 0
+
+
 NAMES_HELP = "model names as `models list` shows them, separated by spaces (e.g. 3.9 4.26)"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = cli.parser("python -m vsrife", "RIFE for VapourSynth: manage model weights.")
+    parser = cli.parser("python -m vsrife", "RIFE for VapourSynth: manage model weights and see the CPU path.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     models = cli.subcommand(sub, "models", "list, download, verify and locate model weights")
     msub = models.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -137,6 +150,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = cli.subcommand(msub, "path", "print where a model's files are (exit status 2 if they are not there)")
     p.add_argument("name", metavar="NAME", help="a model name as `models list` shows it")
     p.set_defaults(func=_path)
+
+    p = cli.subcommand(sub, "precision", "the CPU path the filter runs by default here, and the measurement behind it")
+    p.add_argument(
+        "--measure",
+        action="store_true",
+        help="measure again now (a few seconds; best on an idle machine) and keep the new verdict",
+    )
+    p.set_defaults(func=_precision)
     return parser
 
 
@@ -146,6 +167,7 @@ next steps:
   python -m vsrife models download 3.9   fetch the default model's weights (verified)
   python -m vsrife models download --all every model (what `python -m vsrife` alone did in upstream vs-rife)
   python -m vsrife models import DIR     weights you already have, e.g. vs-rife's vsrife/models folder
+  python -m vsrife precision             which CPU path the filter runs here by default, and why
   then, in a VapourSynth script:         clip = core.rife.RIFE(clip, multi=2)
 """
 

@@ -371,7 +371,8 @@ def print_machine(results: dict) -> precisions.Choice:
     peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
     choice = precisions.choose()
     every_path = [p for p in precisions.PRECISIONS.values() if "cpu" in p.devices]
-    probe = precisions.measure(every_path)
+    measurement = precisions.measure(every_path)
+    probe = measurement.seconds
     results["machine"] = {
         "cpu": precisions.cpu_name(),
         "features": cpu_features(),
@@ -379,12 +380,17 @@ def print_machine(results: dict) -> precisions.Choice:
         "torch_threads": torch.get_num_threads(),
         "peaks": peaks,
         "probe_s": probe,
+        "probe_busy": measurement.busy,
         "default": choice.precision,
         "verdict": choice.describe(),
     }
     print(f"{precisions.cpu_name()} ({cpu_features()}), {os.cpu_count()} cores, {torch.get_num_threads()} threads")
     print(f"matmul peak now: fp32 {peaks['fp32']:.1f} GFLOP/s, bf16 {peaks['bf16']:.1f} GFLOP/s")
-    print("probe now (body convolutions of a 720p frame): " + ", ".join(f"{k} {v:.3f} s" for k, v in probe.items()))
+    print(
+        "probe now (body convolutions of a 720p frame): "
+        + ", ".join(f"{k} {v:.3f} s" for k, v in probe.items())
+        + f" (other processes had {measurement.busy:.0%} of the CPU)"
+    )
     print(f"default: {choice.precision}, {choice.describe()}")
     return choice
 

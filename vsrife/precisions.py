@@ -18,6 +18,12 @@ Which path is fastest depends on the CPU far more than on its feature flags: bfl
 still lose to float32. So the default on a CPU is measured (:func:`choose`): the network's typical
 convolution shapes are timed on each candidate path, the fastest wins, and the verdict is cached per CPU
 model, core count and torch version in the user cache folder. ``precision=`` always overrides it.
+
+Other programs running at the same time distort such a measurement (one taken during a test run here saw
+the int8 path at 1.24x float32 instead of 2.09x). So each path counts its fastest round, and the probe notes
+how much of the CPU its threads got: a verdict measured while other processes took a large share
+(:data:`BUSY_LIMIT`) is measured again by a later process that finds the machine idle.
+``python -m vsrife precision [--measure]`` shows the verdict and measures again on request.
 """
 
 from __future__ import annotations
@@ -26,7 +32,6 @@ import copy
 import json
 import os
 import platform
-import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -41,6 +46,7 @@ from .errors import RifeError
 
 CACHE_ENV = "VSRIFE_CACHE_DIR"
 PROBE_VERSION = 3  # bump when the probe or a path changes enough to invalidate cached verdicts
+BUSY_LIMIT = 0.25  # share of the CPU the probe's threads did not get above which its verdict is provisional
 
 
 @dataclass(frozen=True)
@@ -126,12 +132,20 @@ class Choice:
     seconds: dict[str, float] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)  # candidate -> why it was not timed or not chosen
     measured_at: str = ""
+    busy: float = 0.0  # share of the CPU the probe's threads waited for (other processes had it)
     cached: bool = False
+
+    @property
+    def provisional(self) -> bool:
+        """Measured while other processes took much of the CPU: to be measured again when it is idle."""
+        return self.busy > BUSY_LIMIT
 
     def describe(self) -> str:
         timings = ", ".join(f"{name} {s * 1000:.0f} ms" for name, s in sorted(self.seconds.items(), key=lambda i: i[1]))
         when = f"on {self.measured_at} (cached)" if self.cached else "now"
         text = f"the fastest measured {when} on {self.cpu}, {self.cores} cores: {timings} per 720p frame"
+        if self.provisional:
+            text += f" (other processes had {self.busy:.0%} of the CPU: measured again when it is idle)"
         return text + "".join(f"; {name}: {why}" for name, why in self.skipped.items())
 
 
@@ -203,19 +217,52 @@ class _Probe:
         return (time.perf_counter() - start) * PROBE_CONVS_PER_SHAPE
 
 
-def measure(candidates: list[Precision], rounds: int = 3) -> dict[str, float]:
-    """Median seconds of each candidate's probe, the candidates taking turns (the machine drifts); one
-    that is more than twice as slow as the best after the first round is not timed again."""
+@dataclass
+class Measurement:
+    """What :func:`measure` found: each path's fastest round, and how busy the machine was meanwhile."""
+
+    seconds: dict[str, float]
+    busy: float
+
+
+def measure(candidates: list[Precision], rounds: int = 3) -> Measurement:
+    """The fastest of ``rounds`` runs of each candidate's probe, the candidates taking turns (the machine
+    drifts; other programs only ever slow a round down); one that is more than twice as slow as the best
+    after the first round is not timed again. ``busy``: the share of the CPU time the probe's threads could
+    have used that they did not get (0 on an idle machine; process CPU time against wall time)."""
     probes = {p.name: _Probe(p) for p in candidates}
     times: dict[str, list[float]] = {name: [] for name in probes}
     for probe in probes.values():
         probe.seconds()  # warm-up: oneDNN builds its kernels on the first call of each shape
+    cpu_start, wall_start = time.process_time(), time.perf_counter()
     for round_ in range(rounds):
         for name, probe in probes.items():
             if round_ and times[name][0] > 2 * min(t[0] for t in times.values()):
                 continue
             times[name].append(probe.seconds())
-    return {name: statistics.median(t) for name, t in times.items()}
+    threads = min(torch.get_num_threads(), os.cpu_count() or 1)
+    used = (time.process_time() - cpu_start) / max(time.perf_counter() - wall_start, 1e-9) / threads
+    return Measurement({name: min(t) for name, t in times.items()}, round(max(0.0, min(1.0, 1.0 - used)), 2))
+
+
+def idle_share(interval: float = 0.2) -> float | None:
+    """The share of all cores' time that was idle over ``interval`` seconds (``/proc/stat``; ``None`` where
+    there is none)."""
+
+    def totals() -> tuple[int, int]:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return sum(fields), fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+
+    try:
+        total0, idle0 = totals()
+        time.sleep(interval)
+        total1, idle1 = totals()
+    except (OSError, ValueError, IndexError):
+        return None
+    return (idle1 - idle0) / (total1 - total0) if total1 > total0 else None
+
+
+_measured_in_this_process = False
 
 
 def choose(force_measure: bool = False) -> Choice:
@@ -223,15 +270,21 @@ def choose(force_measure: bool = False) -> Choice:
 
     Candidates are the CPU paths that may be a default; ``fp32`` is one of them, so the choice is never
     slower than the reference in the probe. Another path must beat ``fast32``, whose other operations are
-    the cheapest (the probe times convolutions only), by more than 5%."""
+    the cheapest (the probe times convolutions only), by more than 5%. A cached verdict that was measured
+    on a busy machine (:attr:`Choice.provisional`) is measured again, at most once per process, when the
+    machine is idle now."""
+    global _measured_in_this_process
     cpu, cores = cpu_name(), os.cpu_count() or 1
     key = _cache_key(cpu, cores)
     entry = None if force_measure else _read_cache().get(key)
     if entry is not None:
         try:
-            return Choice(**entry, cached=True)
+            cached = Choice(**entry, cached=True)
         except TypeError:  # written by another version
-            pass
+            cached = None
+        if cached is not None and not (cached.provisional and _may_measure_again()):
+            return cached
+    _measured_in_this_process = True
     choice = Choice("fast32", cpu, cores, torch.__version__, measured_at=time.strftime("%Y-%m-%d %H:%M:%S"))
     candidates, timed_only = [], []
     for precision in PRECISIONS.values():
@@ -239,7 +292,8 @@ def choose(force_measure: bool = False) -> Choice:
             (candidates if precision.default_candidate else timed_only).append(precision)
     # the opt-in paths are timed too: vsrife.quality may spend their speed on ensemble, which more than
     # makes up for what they lose
-    choice.seconds = measure(candidates + timed_only)
+    measurement = measure(candidates + timed_only)
+    choice.seconds, choice.busy = measurement.seconds, measurement.busy
     for precision in timed_only:
         choice.skipped[precision.name] = "not a plain default (it loses accuracy); ensemble may pay for it"
     fastest = min((p.name for p in candidates if p.name in choice.seconds), key=choice.seconds.__getitem__)
@@ -247,6 +301,14 @@ def choose(force_measure: bool = False) -> Choice:
         choice.precision = fastest
     _write_cache(key, choice)
     return choice
+
+
+def _may_measure_again() -> bool:
+    """Whether a provisional verdict is measured again now: once per process, and only on an idle machine."""
+    if _measured_in_this_process:
+        return False
+    idle = idle_share()
+    return idle is not None and idle >= 1.0 - BUSY_LIMIT / 2
 
 
 def default_precision(device: torch.device) -> str:
