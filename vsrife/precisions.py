@@ -225,7 +225,7 @@ class Measurement:
     busy: float
 
 
-def measure(candidates: list[Precision], rounds: int = 3) -> Measurement:
+def measure(candidates: list[Precision], rounds: int = 5) -> Measurement:
     """The fastest of ``rounds`` runs of each candidate's probe, the candidates taking turns (the machine
     drifts; other programs only ever slow a round down); one that is more than twice as slow as the best
     after the first round is not timed again. ``busy``: the share of the CPU time the probe's threads could
