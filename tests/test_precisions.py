@@ -103,6 +103,27 @@ def test_the_probe_notices_other_processes_taking_the_cpu():
     assert precisions.idle_share() is not None  # Linux: /proc/stat read
 
 
+def test_a_path_far_slower_on_the_first_shape_is_not_probed_whole(monkeypatch):
+    """Emulated bfloat16 (7-10x slower on AVX2 CPUs) cost ~10 s of warm-up and a round at first use."""
+    first = {"fp32": 0.004, "fast32": 0.003, "bf16": 0.030}
+    whole_runs: list[str] = []
+    monkeypatch.setattr(precisions._Probe, "first_shape_seconds", lambda self, repeat=3: first[self.name])
+    monkeypatch.setattr(
+        precisions._Probe, "seconds", lambda self: whole_runs.append(self.name) or first[self.name] * 50
+    )
+    original_init = precisions._Probe.__init__
+
+    def init(self, precision):
+        original_init(self, precision)
+        self.name = precision.name
+
+    monkeypatch.setattr(precisions._Probe, "__init__", init)
+    measured = precisions.measure([precisions.get(name) for name in first], rounds=2)
+    assert "bf16" not in whole_runs and {"fp32", "fast32"} <= set(whole_runs)
+    assert measured.seconds["bf16"] == pytest.approx(0.030 * 50)  # scaled like fast32's whole probe
+    assert min(measured.seconds, key=measured.seconds.__getitem__) == "fast32"
+
+
 def test_a_damaged_cache_is_measured_again(cache):
     cache.write_text("{not json")
     assert not precisions.choose().cached

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
 import platform
 import time
@@ -47,6 +48,7 @@ from .errors import RifeError
 CACHE_ENV = "VSRIFE_CACHE_DIR"
 PROBE_VERSION = 3  # bump when the probe or a path changes enough to invalidate cached verdicts
 BUSY_LIMIT = 0.25  # share of the CPU the probe's threads did not get above which its verdict is provisional
+PRESCREEN_FACTOR = 3.0  # times slower than the best on the probe's first shape: not probed whole
 
 
 @dataclass(frozen=True)
@@ -216,6 +218,18 @@ class _Probe:
             case()
         return (time.perf_counter() - start) * PROBE_CONVS_PER_SHAPE
 
+    @torch.inference_mode()
+    def first_shape_seconds(self, repeat: int = 3) -> float:
+        """The fastest of ``repeat`` runs of the first (smallest) shape alone, after one to build its kernel:
+        a few milliseconds, enough to tell a path that is several times slower."""
+        self.cases[0]()
+        best = math.inf
+        for _ in range(repeat):
+            start = time.perf_counter()
+            self.cases[0]()
+            best = min(best, time.perf_counter() - start)
+        return best
+
 
 @dataclass
 class Measurement:
@@ -228,9 +242,17 @@ class Measurement:
 def measure(candidates: list[Precision], rounds: int = 5) -> Measurement:
     """The fastest of ``rounds`` runs of each candidate's probe, the candidates taking turns (the machine
     drifts; other programs only ever slow a round down); one that is more than twice as slow as the best
-    after the first round is not timed again. ``busy``: the share of the CPU time the probe's threads could
-    have used that they did not get (0 on an idle machine; process CPU time against wall time)."""
+    after the first round is not timed again. A path more than :data:`PRESCREEN_FACTOR` times slower than
+    the best on the first shape alone (bfloat16 where the CPU emulates it: 7-10x) is not run whole at all:
+    its figure is the first shape's time scaled as the best path's whole probe scales it (the warm-up and one
+    round of emulated bfloat16 took ~10 s at first use on AVX2 CPUs). ``busy``: the share of the CPU time
+    the probe's threads could have used that they did not get (0 on an idle machine; process CPU time
+    against wall time)."""
     probes = {p.name: _Probe(p) for p in candidates}
+    first = {name: probe.first_shape_seconds() for name, probe in probes.items()}
+    quickest = min(first.values())
+    slow = {name for name, s in first.items() if s > PRESCREEN_FACTOR * quickest}
+    probes = {name: probe for name, probe in probes.items() if name not in slow}
     times: dict[str, list[float]] = {name: [] for name in probes}
     for probe in probes.values():
         probe.seconds()  # warm-up: oneDNN builds its kernels on the first call of each shape
@@ -242,7 +264,11 @@ def measure(candidates: list[Precision], rounds: int = 5) -> Measurement:
             times[name].append(probe.seconds())
     threads = min(torch.get_num_threads(), os.cpu_count() or 1)
     used = (time.process_time() - cpu_start) / max(time.perf_counter() - wall_start, 1e-9) / threads
-    return Measurement({name: min(t) for name, t in times.items()}, round(max(0.0, min(1.0, 1.0 - used)), 2))
+    seconds = {name: min(t) for name, t in times.items()}
+    best = min(seconds, key=seconds.__getitem__)
+    for name in slow:  # scaled from the first shape, as the best path's whole probe scales
+        seconds[name] = first[name] * seconds[best] / first[best]
+    return Measurement(seconds, round(max(0.0, min(1.0, 1.0 - used)), 2))
 
 
 def idle_share(interval: float = 0.2) -> float | None:
