@@ -371,7 +371,7 @@ def print_machine(results: dict) -> precisions.Choice:
     peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
     choice = precisions.choose()
     every_path = [p for p in precisions.PRECISIONS.values() if "cpu" in p.devices]
-    measurement = precisions.measure(every_path)
+    measurement = precisions.measure(every_path, prescreen=False)  # every path timed whole, none estimated
     probe = measurement.seconds
     results["machine"] = {
         "cpu": precisions.cpu_name(),

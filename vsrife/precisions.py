@@ -239,19 +239,20 @@ class Measurement:
     busy: float
 
 
-def measure(candidates: list[Precision], rounds: int = 5) -> Measurement:
+def measure(candidates: list[Precision], rounds: int = 5, prescreen: bool = True) -> Measurement:
     """The fastest of ``rounds`` runs of each candidate's probe, the candidates taking turns (the machine
     drifts; other programs only ever slow a round down); one that is more than twice as slow as the best
     after the first round is not timed again. A path more than :data:`PRESCREEN_FACTOR` times slower than
     the best on the first shape alone (bfloat16 where the CPU emulates it: 7-10x) is not run whole at all:
     its figure is the first shape's time scaled as the best path's whole probe scales it (the warm-up and one
-    round of emulated bfloat16 took ~10 s at first use on AVX2 CPUs). ``busy``: the share of the CPU time
+    round of emulated bfloat16 took ~10 s at first use on AVX2 CPUs; ``prescreen=False`` runs every path
+    whole, as the benchmark does). ``busy``: the share of the CPU time
     the probe's threads could have used that they did not get (0 on an idle machine; process CPU time
     against wall time)."""
     probes = {p.name: _Probe(p) for p in candidates}
     first = {name: probe.first_shape_seconds() for name, probe in probes.items()}
     quickest = min(first.values())
-    slow = {name for name, s in first.items() if s > PRESCREEN_FACTOR * quickest}
+    slow = {name for name, s in first.items() if prescreen and s > PRESCREEN_FACTOR * quickest}
     probes = {name: probe for name, probe in probes.items() if name not in slow}
     times: dict[str, list[float]] = {name: [] for name in probes}
     for probe in probes.values():
