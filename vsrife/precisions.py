@@ -46,7 +46,7 @@ from .arch import int8
 from .errors import RifeError
 
 CACHE_ENV = "VSRIFE_CACHE_DIR"
-PROBE_VERSION = 3  # bump when the probe or a path changes enough to invalidate cached verdicts
+PROBE_VERSION = 4  # bump when the probe or a path changes enough to invalidate cached verdicts
 BUSY_LIMIT = 0.25  # share of the CPU the probe's threads did not get above which its verdict is provisional
 PRESCREEN_FACTOR = 3.0  # times slower than the best on the probe's first shape: not probed whole
 
@@ -135,6 +135,7 @@ class Choice:
     skipped: dict[str, str] = field(default_factory=dict)  # candidate -> why it was not timed or not chosen
     measured_at: str = ""
     busy: float = 0.0  # share of the CPU the probe's threads waited for (other processes had it)
+    frames: dict[str, float] = field(default_factory=dict)  # whole small frames, when they had to decide
     cached: bool = False
 
     @property
@@ -146,6 +147,8 @@ class Choice:
         timings = ", ".join(f"{name} {s * 1000:.0f} ms" for name, s in sorted(self.seconds.items(), key=lambda i: i[1]))
         when = f"on {self.measured_at} (cached)" if self.cached else "now"
         text = f"the fastest measured {when} on {self.cpu}, {self.cores} cores: {timings} per 720p frame"
+        if self.frames:
+            text += "; whole frames: " + ", ".join(f"{name} {s * 1000:.0f} ms" for name, s in self.frames.items())
         if self.provisional:
             text += f" (other processes had {self.busy:.0%} of the CPU: measured again when it is idle)"
         return text + "".join(f"; {name}: {why}" for name, why in self.skipped.items())
@@ -325,9 +328,42 @@ def choose(force_measure: bool = False) -> Choice:
         choice.skipped[precision.name] = "not a plain default (it loses accuracy); ensemble may pay for it"
     fastest = min((p.name for p in candidates if p.name in choice.seconds), key=choice.seconds.__getitem__)
     if choice.seconds[fastest] < choice.seconds["fast32"] / 1.05:
-        choice.precision = fastest
+        # convolutions alone can mislead: fp32's NCHW convolutions sometimes timed faster than channels-last
+        # ones here while whole fp32 frames were 1.3-1.6x slower than fast32's. Whole frames decide.
+        choice.frames = whole_frame_seconds([get(fastest), get("fast32")])
+        if choice.frames[fastest] < choice.frames["fast32"] / 1.05:
+            choice.precision = fastest
+        else:
+            choice.skipped[fastest] = "faster convolutions, but not faster whole frames"
     _write_cache(key, choice)
     return choice
+
+
+WHOLE_FRAME_MODEL = "4.6"  # a typical 4-block network; random weights: speed does not depend on values
+WHOLE_FRAME_SIZE = (256, 448)
+
+
+@torch.inference_mode()
+def whole_frame_seconds(paths: list[Precision], rounds: int = 3) -> dict[str, float]:
+    """The fastest of ``rounds`` whole interpolations of a small frame pair (:data:`WHOLE_FRAME_SIZE`,
+    :data:`WHOLE_FRAME_MODEL` with seeded random weights) on each path, the paths taking turns: resampling,
+    warping and blending included, which the convolution probe leaves out (about 0.1 s a frame)."""
+    from .arch import build_network, get_spec  # the networks import nothing from here; only needed now
+
+    torch.manual_seed(0)
+    network = build_network(get_spec(WHOLE_FRAME_MODEL)).eval()
+    height, width = WHOLE_FRAME_SIZE
+    frames = torch.rand(2, 1, 3, height, width)
+    runs = {p.name: p.apply(network) for p in paths}
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for run in runs.values():
+        run(frames[0], frames[1], 0.5)  # warm-up
+    for _ in range(rounds):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run(frames[0], frames[1], 0.5)
+            times[name].append(time.perf_counter() - start)
+    return {name: min(t) for name, t in times.items()}
 
 
 def _may_measure_again() -> bool:
