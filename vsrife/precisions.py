@@ -42,7 +42,7 @@ import platformdirs
 import torch
 from torch import nn
 
-from .arch import int8
+from .arch import build_network, get_spec, int8
 from .errors import RifeError
 
 CACHE_ENV = "VSRIFE_CACHE_DIR"
@@ -249,13 +249,12 @@ def measure(candidates: list[Precision], rounds: int = 5, prescreen: bool = True
     the best on the first shape alone (bfloat16 where the CPU emulates it: 7-10x) is not run whole at all:
     its figure is the first shape's time scaled as the best path's whole probe scales it (the warm-up and one
     round of emulated bfloat16 took ~10 s at first use on AVX2 CPUs; ``prescreen=False`` runs every path
-    whole, as the benchmark does). ``busy``: the share of the CPU time
-    the probe's threads could have used that they did not get (0 on an idle machine; process CPU time
-    against wall time)."""
+    whole, as the benchmark does). ``busy``: the share of the CPU time the probe's threads could have used
+    that they did not get (0 on an idle machine; process CPU time against wall time)."""
     probes = {p.name: _Probe(p) for p in candidates}
-    first = {name: probe.first_shape_seconds() for name, probe in probes.items()}
-    quickest = min(first.values())
-    slow = {name for name, s in first.items() if prescreen and s > PRESCREEN_FACTOR * quickest}
+    first = {name: probe.first_shape_seconds() for name, probe in probes.items()} if prescreen else {}
+    quickest = min(first.values(), default=0.0)
+    slow = {name for name, s in first.items() if s > PRESCREEN_FACTOR * quickest}
     probes = {name: probe for name, probe in probes.items() if name not in slow}
     times: dict[str, list[float]] = {name: [] for name in probes}
     for probe in probes.values():
@@ -348,8 +347,6 @@ def whole_frame_seconds(paths: list[Precision], rounds: int = 3) -> dict[str, fl
     """The fastest of ``rounds`` whole interpolations of a small frame pair (:data:`WHOLE_FRAME_SIZE`,
     :data:`WHOLE_FRAME_MODEL` with seeded random weights) on each path, the paths taking turns: resampling,
     warping and blending included, which the convolution probe leaves out (about 0.1 s a frame)."""
-    from .arch import build_network, get_spec  # the networks import nothing from here; only needed now
-
     torch.manual_seed(0)
     network = build_network(get_spec(WHOLE_FRAME_MODEL)).eval()
     height, width = WHOLE_FRAME_SIZE
