@@ -19,7 +19,8 @@ pytestmark = pytest.mark.usefixtures("official_weights")
 
 
 def choice(fp32: float, fast32: float) -> Choice:
-    return Choice("fast32", "a CPU", 2, "torch", seconds={"fp32": fp32, "fast32": fast32})
+    """A verdict whose whole frames took ``fp32`` and ``fast32`` seconds."""
+    return Choice("fast32", "a CPU", 2, "torch", frames={"fp32": fp32, "fast32": fast32})
 
 
 def test_the_default_spends_only_what_this_machine_saves():
@@ -30,11 +31,16 @@ def test_the_default_spends_only_what_this_machine_saves():
     assert quality.default(spec, "fast32", None).quality.name == "fast"  # nothing measured (CUDA)
     assert quality.default(get_spec("3.1"), "fast32", choice(1.0, 0.1)).quality.name == "fast"  # cannot ensemble
     # a faster path than the plain default (int8) may pay for ensemble, unless precision= fixed the path
-    measured = Choice("fast32", "a CPU", 2, "torch", seconds={"fp32": 1.0, "fast32": 0.75, "int8": 0.5})
+    measured = Choice("fast32", "a CPU", 2, "torch", frames={"fp32": 1.0, "fast32": 0.75, "int8": 0.5})
     assert quality.default(spec, "fast32", measured) == quality.Verdict(
         quality.get("balanced"), "int8 is 2.00x fp32 here, more than the 1.8x that ensemble costs", "int8"
     )
     assert quality.default(spec, "fast32", measured, path_given=True).quality.name == "fast"
+    # whole frames decide, not the convolution probe, whose fp32 (NCHW) figure swung most here
+    probe_only = Choice("fast32", "a CPU", 2, "torch", seconds={"fp32": 1.0, "fast32": 0.75, "int8": 0.3})
+    assert quality.default(spec, "fast32", probe_only).quality.name == "fast"
+    probe_only.frames = {"fp32": 1.0, "fast32": 0.75, "int8": 0.6}  # 1.67x: ensemble would not fit
+    assert "int8, is 1.67x fp32, less than the 1.8x" in quality.default(spec, "fast32", probe_only).why
 
 
 def test_scale_from_the_frame_size():

@@ -16,7 +16,8 @@ name       convolutions                                    everything else
 Which path is fastest depends on the CPU far more than on its feature flags: bfloat16 convolutions are 7x
 *slower* than float32 ones on CPUs that only emulate bfloat16, and on some CPUs with AVX-512 BF16 they
 still lose to float32. So the default on a CPU is measured (:func:`choose`): the network's typical
-convolution shapes are timed on each candidate path, the fastest wins, and the verdict is cached per CPU
+convolution shapes are timed on each path, then whole frames on the reference, ``fast32`` and the fastest of
+the rest (convolutions alone can mislead); the fastest whole frames win, and the verdict is cached per CPU
 model, core count and torch version in the user cache folder. ``precision=`` always overrides it.
 
 Other programs running at the same time distort such a measurement (one taken during a test run here saw
@@ -46,7 +47,7 @@ from .arch import build_network, get_spec, int8
 from .errors import RifeError
 
 CACHE_ENV = "VSRIFE_CACHE_DIR"
-PROBE_VERSION = 4  # bump when the probe or a path changes enough to invalidate cached verdicts
+PROBE_VERSION = 5  # bump when the probe or a path changes enough to invalidate cached verdicts
 BUSY_LIMIT = 0.25  # share of the CPU the probe's threads did not get above which its verdict is provisional
 PRESCREEN_FACTOR = 3.0  # times slower than the best on the probe's first shape: not probed whole
 
@@ -135,8 +136,14 @@ class Choice:
     skipped: dict[str, str] = field(default_factory=dict)  # candidate -> why it was not timed or not chosen
     measured_at: str = ""
     busy: float = 0.0  # share of the CPU the probe's threads waited for (other processes had it)
-    frames: dict[str, float] = field(default_factory=dict)  # whole small frames, when they had to decide
+    frames: dict[str, float] = field(default_factory=dict)  # seconds of whole small frames: they decide
     cached: bool = False
+
+    def speedup(self, path: str) -> float | None:
+        """How many times faster than ``fp32`` whole frames ran on ``path`` here (``None``: not timed whole)."""
+        if "fp32" not in self.frames or path not in self.frames:
+            return None
+        return self.frames["fp32"] / self.frames[path]
 
     @property
     def provisional(self) -> bool:
@@ -146,9 +153,11 @@ class Choice:
     def describe(self) -> str:
         timings = ", ".join(f"{name} {s * 1000:.0f} ms" for name, s in sorted(self.seconds.items(), key=lambda i: i[1]))
         when = f"on {self.measured_at} (cached)" if self.cached else "now"
-        text = f"the fastest measured {when} on {self.cpu}, {self.cores} cores: {timings} per 720p frame"
+        text = f"the fastest measured {when} on {self.cpu}, {self.cores} cores: {timings} per 720p frame's convolutions"
         if self.frames:
-            text += "; whole frames: " + ", ".join(f"{name} {s * 1000:.0f} ms" for name, s in self.frames.items())
+            height, width = WHOLE_FRAME_SIZE
+            whole = ", ".join(f"{name} {s * 1000:.0f} ms" for name, s in self.frames.items())
+            text += f"; whole {width}x{height} frames: {whole}"
         if self.provisional:
             text += f" (other processes had {self.busy:.0%} of the CPU: measured again when it is idle)"
         return text + "".join(f"; {name}: {why}" for name, why in self.skipped.items())
@@ -297,11 +306,15 @@ _measured_in_this_process = False
 def choose(force_measure: bool = False) -> Choice:
     """The fastest default path on this CPU: cached, or measured now (a few seconds) and cached.
 
-    Candidates are the CPU paths that may be a default; ``fp32`` is one of them, so the choice is never
-    slower than the reference in the probe. Another path must beat ``fast32``, whose other operations are
-    the cheapest (the probe times convolutions only), by more than 5%. A cached verdict that was measured
-    on a busy machine (:attr:`Choice.provisional`) is measured again, at most once per process, when the
-    machine is idle now."""
+    Every CPU path's convolutions are probed (:func:`measure`); then whole frames (:func:`whole_frame_seconds`)
+    of ``fp32``, ``fast32``, the fastest other candidate and the fastest opt-in path by that probe. The
+    candidate with the fastest whole frames wins; another path must beat ``fast32`` by more than 5%. ``fp32``
+    is a candidate, so the choice is never slower than the reference. The whole frames are also what
+    :mod:`vsrife.quality` reads (:meth:`Choice.speedup`): convolutions alone mislead (``fp32``'s NCHW ones
+    timed faster than channels-last ones here while its whole frames were 1.3-1.6x slower), and they leave
+    out the resampling and warping that ensemble doubles too. A cached verdict that was measured on a busy
+    machine (:attr:`Choice.provisional`) is measured again, at most once per process, when the machine is
+    idle now."""
     global _measured_in_this_process
     cpu, cores = cpu_name(), os.cpu_count() or 1
     key = _cache_key(cpu, cores)
@@ -325,15 +338,19 @@ def choose(force_measure: bool = False) -> Choice:
     choice.seconds, choice.busy = measurement.seconds, measurement.busy
     for precision in timed_only:
         choice.skipped[precision.name] = "not a plain default (it loses accuracy); ensemble may pay for it"
-    fastest = min((p.name for p in candidates if p.name in choice.seconds), key=choice.seconds.__getitem__)
-    if choice.seconds[fastest] < choice.seconds["fast32"] / 1.05:
-        # convolutions alone can mislead: fp32's NCHW convolutions sometimes timed faster than channels-last
-        # ones here while whole fp32 frames were 1.3-1.6x slower than fast32's. Whole frames decide.
-        choice.frames = whole_frame_seconds([get(fastest), get("fast32")])
-        if choice.frames[fastest] < choice.frames["fast32"] / 1.05:
-            choice.precision = fastest
-        else:
-            choice.skipped[fastest] = "faster convolutions, but not faster whole frames"
+    def fastest(paths: list[Precision], seconds: dict[str, float]) -> str:
+        return min((p.name for p in paths if p.name in seconds), key=seconds.__getitem__)
+
+    contenders = ["fp32", "fast32", fastest(candidates, choice.seconds)]
+    if timed_only:
+        contenders.append(fastest(timed_only, choice.seconds))
+    choice.frames = whole_frame_seconds([get(name) for name in dict.fromkeys(contenders)])
+    winner = fastest(candidates, choice.frames)
+    if choice.frames[winner] < choice.frames["fast32"] / 1.05:
+        choice.precision = winner
+    probe_winner = fastest(candidates, choice.seconds)
+    if probe_winner != choice.precision and choice.seconds[probe_winner] < choice.seconds["fast32"] / 1.05:
+        choice.skipped[probe_winner] = "faster convolutions, but not faster whole frames"
     _write_cache(key, choice)
     return choice
 
@@ -343,7 +360,7 @@ WHOLE_FRAME_SIZE = (256, 448)
 
 
 @torch.inference_mode()
-def whole_frame_seconds(paths: list[Precision], rounds: int = 3) -> dict[str, float]:
+def whole_frame_seconds(paths: list[Precision], rounds: int = 2) -> dict[str, float]:
     """The fastest of ``rounds`` whole interpolations of a small frame pair (:data:`WHOLE_FRAME_SIZE`,
     :data:`WHOLE_FRAME_MODEL` with seeded random weights) on each path, the paths taking turns: resampling,
     warping and blending included, which the convolution probe leaves out (about 0.1 s a frame)."""

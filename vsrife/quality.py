@@ -14,8 +14,8 @@ clip measured (``python -m vsrife.quality_study``; docs/quality.md) for about 1.
 Model 3.1 (with its refinement networks) beats 3.9 with ensemble on every clip, by 0.4 dB on average and
 1.2 dB over 3.9 alone, at 3.0-3.7 times 3.9's time: ``best`` only, never a default.
 The default is ``balanced`` where that fits in the time the original implementation takes per frame and
-``fast`` where it does not, decided from what was measured on this machine: the precision probe's speed-up of
-a path over ``fp32`` (:mod:`vsrife.precisions`) must cover the model's ensemble cost. That path may be a faster
+``fast`` where it does not, decided from what was measured on this machine: a path's speed-up over ``fp32``
+on whole frames (:meth:`vsrife.precisions.Choice.speedup`) must cover the model's ensemble cost. That path may be a faster
 one than the plain default (``int8``, whose small losses ensemble more than makes up for) unless
 ``precision=`` is given. Our ``fp32`` path is never slower than the original (the same operations, better
 memory handling: 1.04-1.54x faster in the benchmark run of docs/quality.md), so a path that is that much
@@ -85,15 +85,16 @@ def default(spec: ArchSpec, precision: str, choice: Choice | None, path_given: b
     path than the plain default (``int8``: ensemble more than makes up for what it loses)."""
     if not spec.can_ensemble:
         return Verdict(QUALITIES["fast"], f"model {spec.name} cannot ensemble")
-    if choice is None or "fp32" not in choice.seconds or precision not in choice.seconds:
+    measured = {} if choice is None else {p: choice.speedup(p) for p in choice.frames}
+    speedups = {p: s for p, s in measured.items() if s is not None}
+    if precision not in speedups:
         return Verdict(QUALITIES["fast"], "no measurement of this device says that ensemble would fit in time")
     cost = ENSEMBLE_COST.get(spec.name, UNMEASURED_ENSEMBLE_COST)
-    paths = [precision] if path_given else sorted(choice.seconds, key=choice.seconds.__getitem__)
-    for path in paths:
-        speedup = choice.seconds["fp32"] / choice.seconds[path]
-        if speedup >= cost:
-            why = f"{path} is {speedup:.2f}x fp32 here, more than the {cost:g}x that ensemble costs"
-            return Verdict(QUALITIES["balanced"], why, path)
-    speedup = choice.seconds["fp32"] / choice.seconds[paths[0]]
-    why = f"the fastest path here, {paths[0]}, is {speedup:.2f}x fp32, less than the {cost:g}x ensemble would cost"
+    path = precision if path_given else max(speedups, key=speedups.__getitem__)
+    speedup = speedups[path]
+    if speedup >= cost:
+        why = f"{path} is {speedup:.2f}x fp32 here, more than the {cost:g}x that ensemble costs"
+        return Verdict(QUALITIES["balanced"], why, path)
+    which = path if path_given else f"the fastest path here, {path},"
+    why = f"{which} is {speedup:.2f}x fp32, less than the {cost:g}x ensemble would cost"
     return Verdict(QUALITIES["fast"], why)
