@@ -123,6 +123,7 @@ def test_whole_frames_decide(cache, monkeypatch, frames, expected):
     convolutions = {"fp32": 0.40, "fast32": 0.50, "bf16": 0.45, "int8": 0.3}
     monkeypatch.setattr(precisions, "measure", lambda paths, **_: precisions.Measurement(convolutions, 0.0))
     timed: list[str] = []
+
     def whole_frame_seconds(paths: list[precisions.Precision], rounds: int = 2) -> dict[str, float]:
         timed.extend(p.name for p in paths)
         return {p.name: frames[p.name] for p in paths}
@@ -152,9 +153,7 @@ def test_a_path_far_slower_on_the_first_shape_is_not_probed_whole(monkeypatch):
     first = {"fp32": 0.004, "fast32": 0.003, "bf16": 0.030}
     whole_runs: list[str] = []
     monkeypatch.setattr(precisions._Probe, "first_shape_seconds", lambda self, repeat=3: first[self.name])
-    monkeypatch.setattr(
-        precisions._Probe, "seconds", lambda self: whole_runs.append(self.name) or first[self.name] * 50
-    )
+    monkeypatch.setattr(precisions._Probe, "run", lambda self: whole_runs.append(self.name))
     original_init = precisions._Probe.__init__
 
     def init(self, precision):
@@ -164,8 +163,8 @@ def test_a_path_far_slower_on_the_first_shape_is_not_probed_whole(monkeypatch):
     monkeypatch.setattr(precisions._Probe, "__init__", init)
     measured = precisions.measure([precisions.get(name) for name in first], rounds=2)
     assert "bf16" not in whole_runs and {"fp32", "fast32"} <= set(whole_runs)
-    assert measured.seconds["bf16"] == pytest.approx(0.030 * 50)  # scaled like fast32's whole probe
-    assert min(measured.seconds, key=measured.seconds.__getitem__) == "fast32"
+    best = min(("fp32", "fast32"), key=measured.seconds.__getitem__)  # scaled as the best whole probe scales
+    assert measured.seconds["bf16"] == pytest.approx(first["bf16"] * measured.seconds[best] / first[best])
     precisions.measure([precisions.get(name) for name in first], rounds=1, prescreen=False)  # the benchmark's
     assert "bf16" in whole_runs
 

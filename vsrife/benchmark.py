@@ -35,6 +35,7 @@ benchmark, not a test; the tables in docs/performance.md come from it.
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import os
@@ -57,6 +58,7 @@ from .arch import build_network, get_spec
 from .errors import RifeError
 from .inference import Interpolator
 from .samples import sample_path
+from .stopwatch import in_turns
 from .weights import default_manifest, download, load_network
 
 SIZES = {"540p": (960, 540), "720p": (1280, 720), "1080p": (1920, 1080)}
@@ -132,15 +134,15 @@ def conv_gflop(interpolator: Interpolator, a, b) -> float:
 def alternate(paths: dict[str, Interpolator], pairs: dict[str, list], repeat: int) -> dict[str, float]:
     """Median seconds per interpolated frame of each path, the paths taking turns."""
     for name, interpolator in paths.items():
-        interpolator.interpolate(*pairs[name][0], 0.5)  # warm-up
-    runs: dict[str, list[float]] = {name: [] for name in paths}
-    for _ in range(repeat):
-        for name, interpolator in paths.items():
-            start = time.perf_counter()
-            for a, b in pairs[name]:
-                interpolator.interpolate(a, b, 0.5)
-            runs[name].append((time.perf_counter() - start) / len(pairs[name]))
-    return {name: statistics.median(values) for name, values in runs.items()}
+        interpolator.interpolate(*pairs[name][0], 0.5)  # warm-up: one pair is enough
+
+    def run(interpolator: Interpolator, pairs: list) -> None:
+        for a, b in pairs:
+            interpolator.interpolate(a, b, 0.5)
+
+    runs = {name: functools.partial(run, interpolator, pairs[name]) for name, interpolator in paths.items()}
+    seconds = in_turns(runs, repeat, warm_up=False)
+    return {name: statistics.median(values) / len(pairs[name]) for name, values in seconds.items()}
 
 
 def peak_rss_mb(model: str, width: int, height: int, precision: str) -> float:

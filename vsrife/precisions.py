@@ -30,8 +30,8 @@ how much of the CPU its threads got: a verdict measured while other processes to
 from __future__ import annotations
 
 import copy
+import functools
 import json
-import math
 import os
 import platform
 import time
@@ -45,6 +45,7 @@ from torch import nn
 
 from .arch import build_network, get_spec, int8
 from .errors import RifeError
+from .stopwatch import in_turns
 
 CACHE_ENV = "VSRIFE_CACHE_DIR"
 PROBE_VERSION = 5  # bump when the probe or a path changes enough to invalidate cached verdicts
@@ -224,23 +225,16 @@ class _Probe:
                 self.cases.append(lambda layer=layer, x=x: layer(x))
 
     @torch.inference_mode()
-    def seconds(self) -> float:
-        start = time.perf_counter()
+    def run(self) -> None:
+        """One convolution of each shape (the frame has :data:`PROBE_CONVS_PER_SHAPE` of each)."""
         for case in self.cases:
             case()
-        return (time.perf_counter() - start) * PROBE_CONVS_PER_SHAPE
 
     @torch.inference_mode()
     def first_shape_seconds(self, repeat: int = 3) -> float:
         """The fastest of ``repeat`` runs of the first (smallest) shape alone, after one to build its kernel:
         a few milliseconds, enough to tell a path that is several times slower."""
-        self.cases[0]()
-        best = math.inf
-        for _ in range(repeat):
-            start = time.perf_counter()
-            self.cases[0]()
-            best = min(best, time.perf_counter() - start)
-        return best
+        return min(in_turns({"first": self.cases[0]}, repeat)["first"])
 
 
 @dataclass
@@ -265,18 +259,13 @@ def measure(candidates: list[Precision], rounds: int = 5, prescreen: bool = True
     quickest = min(first.values(), default=0.0)
     slow = {name for name, s in first.items() if s > PRESCREEN_FACTOR * quickest}
     probes = {name: probe for name, probe in probes.items() if name not in slow}
-    times: dict[str, list[float]] = {name: [] for name in probes}
     for probe in probes.values():
-        probe.seconds()  # warm-up: oneDNN builds its kernels on the first call of each shape
+        probe.run()  # warm-up: oneDNN builds its kernels on the first call of each shape
     cpu_start, wall_start = time.process_time(), time.perf_counter()
-    for round_ in range(rounds):
-        for name, probe in probes.items():
-            if round_ and times[name][0] > 2 * min(t[0] for t in times.values()):
-                continue
-            times[name].append(probe.seconds())
+    times = in_turns({name: probe.run for name, probe in probes.items()}, rounds, warm_up=False, give_up=2.0)
     threads = min(torch.get_num_threads(), os.cpu_count() or 1)
     used = (time.process_time() - cpu_start) / max(time.perf_counter() - wall_start, 1e-9) / threads
-    seconds = {name: min(t) for name, t in times.items()}
+    seconds = {name: min(t) * PROBE_CONVS_PER_SHAPE for name, t in times.items()}
     best = min(seconds, key=seconds.__getitem__)
     for name in slow:  # scaled from the first shape, as the best path's whole probe scales
         seconds[name] = first[name] * seconds[best] / first[best]
@@ -338,6 +327,7 @@ def choose(force_measure: bool = False) -> Choice:
     choice.seconds, choice.busy = measurement.seconds, measurement.busy
     for precision in timed_only:
         choice.skipped[precision.name] = "not a plain default (it loses accuracy); ensemble may pay for it"
+
     def fastest(paths: list[Precision], seconds: dict[str, float]) -> str:
         return min((p.name for p in paths if p.name in seconds), key=seconds.__getitem__)
 
@@ -368,16 +358,8 @@ def whole_frame_seconds(paths: list[Precision], rounds: int = 2) -> dict[str, fl
     network = build_network(get_spec(WHOLE_FRAME_MODEL)).eval()
     height, width = WHOLE_FRAME_SIZE
     frames = torch.rand(2, 1, 3, height, width)
-    runs = {p.name: p.apply(network) for p in paths}
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    for run in runs.values():
-        run(frames[0], frames[1], 0.5)  # warm-up
-    for _ in range(rounds):
-        for name, run in runs.items():
-            start = time.perf_counter()
-            run(frames[0], frames[1], 0.5)
-            times[name].append(time.perf_counter() - start)
-    return {name: min(t) for name, t in times.items()}
+    runs = {p.name: functools.partial(p.apply(network), frames[0], frames[1], 0.5) for p in paths}
+    return {name: min(seconds) for name, seconds in in_turns(runs, rounds).items()}
 
 
 def _may_measure_again() -> bool:

@@ -15,9 +15,9 @@ Model 3.1 (with its refinement networks) beats 3.9 with ensemble on every clip, 
 1.2 dB over 3.9 alone, at 3.0-3.7 times 3.9's time: ``best`` only, never a default.
 The default is ``balanced`` where that fits in the time the original implementation takes per frame and
 ``fast`` where it does not, decided from what was measured on this machine: a path's speed-up over ``fp32``
-on whole frames (:meth:`vsrife.precisions.Choice.speedup`) must cover the model's ensemble cost. That path may be a faster
-one than the plain default (``int8``, whose small losses ensemble more than makes up for) unless
-``precision=`` is given. Our ``fp32`` path is never slower than the original (the same operations, better
+on whole frames (:meth:`vsrife.precisions.Choice.speedup`) must cover the model's ensemble cost. That path
+may be a faster one than the plain default (``int8``, whose small losses ensemble more than makes up for)
+unless ``precision=`` is given. Our ``fp32`` path is never slower than the original (the same operations, better
 memory handling: 1.04-1.54x faster in the benchmark run of docs/quality.md), so a path that is that much
 faster than ``fp32`` with ensemble is no slower than the original without. Explicit ``ensemble=`` and
 ``scale=`` always win over the setting.
