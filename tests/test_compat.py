@@ -3,6 +3,8 @@ errors that name the equivalent for other RIFE filters' keywords."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import re
 import subprocess
 import sys
@@ -14,6 +16,7 @@ import torch
 import vapoursynth as vs
 
 import vsrife
+from vsrife import __main__ as vsrife_main
 from vsrife import weights
 from vsrife.arch import build_network, get_spec
 from vsrife.samples import sample_path
@@ -197,7 +200,13 @@ def store(tmp_path, monkeypatch) -> Path:
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "vsrife", *args], capture_output=True, text=True, cwd=ROOT)
+    """``python -m vsrife ARGS`` run by its ``main()`` in this process, output captured: the command line's own
+    code and exit status without a fresh interpreter importing torch for each of these calls (~4 s each;
+    test_cli.py and test_weights.py start real processes)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = vsrife_main.main(list(args))
+    return subprocess.CompletedProcess([sys.executable, "-m", "vsrife", *args], code, out.getvalue(), err.getvalue())
 
 
 def test_vs_rife_models_folder_imports_and_loads(tmp_path, store, rgbs):
