@@ -331,14 +331,14 @@ def choose(force_measure: bool = False) -> Choice:
     def fastest(paths: list[Precision], seconds: dict[str, float]) -> str:
         return min((p.name for p in paths if p.name in seconds), key=seconds.__getitem__)
 
-    contenders = ["fp32", "fast32", fastest(candidates, choice.seconds)]
+    probe_winner = fastest(candidates, choice.seconds)
+    contenders = ["fp32", "fast32", probe_winner]
     if timed_only:
         contenders.append(fastest(timed_only, choice.seconds))
     choice.frames = whole_frame_seconds([get(name) for name in dict.fromkeys(contenders)])
     winner = fastest(candidates, choice.frames)
     if choice.frames[winner] < choice.frames["fast32"] / 1.05:
         choice.precision = winner
-    probe_winner = fastest(candidates, choice.seconds)
     if probe_winner != choice.precision and choice.seconds[probe_winner] < choice.seconds["fast32"] / 1.05:
         choice.skipped[probe_winner] = "faster convolutions, but not faster whole frames"
     _write_cache(key, choice)

@@ -321,8 +321,8 @@ def pack_channels_last(parts: list[Tensor], out: Tensor | None = None) -> Tensor
     _, _, h, w = parts[0].shape
     if out is None:
         out = torch.empty((1, len(pointers), h, w), dtype=torch.float32, memory_format=torch.channels_last)
-    elif not (channels_last_view_usable(out) and out.shape == (1, len(pointers), h, w)):
-        raise ValueError(f"out {tuple(out.shape)} is not a channels-last view of {len(pointers)} x {h} x {w}")
+    else:
+        _check_view(out, len(pointers), h, w)
     _library.vsrife_pack_channels_last(  # type: ignore[union-attr]
         (ctypes.c_void_p * len(pointers))(*pointers),
         len(pointers),
@@ -343,6 +343,11 @@ def channels_last_view_usable(view: Tensor) -> bool:
     return (
         usable(view) and n == 1 and view.stride(1) == 1 and view.stride(3) >= c and view.stride(2) == w * view.stride(3)
     )
+
+
+def _check_view(out: Tensor, channels: int, h: int, w: int) -> None:
+    if not (channels_last_view_usable(out) and out.shape == (1, channels, h, w)):
+        raise ValueError(f"out {tuple(out.shape)} is not a channels-last view of {channels} x {h} x {w}")
 
 
 def shuffle_usable(x: Tensor) -> bool:
@@ -430,10 +435,9 @@ def warp_sources(
     if out is None:
         out = torch.empty((1, sum(channels), h, w), dtype=torch.float32)
         channel_stride, pixel_stride = h * w, 1
-    elif channels_last_view_usable(out) and out.shape == (1, sum(channels), h, w):
-        channel_stride, pixel_stride = 1, out.stride(3)
     else:
-        raise ValueError(f"out {tuple(out.shape)} is not a channels-last view of {sum(channels)} x {h} x {w}")
+        _check_view(out, sum(channels), h, w)
+        channel_stride, pixel_stride = 1, out.stride(3)
     offsets = itertools.accumulate(channels, initial=0)
     out_planes = [out.data_ptr() + offset * channel_stride * out.element_size() for offset in offsets]
     count = len(images)
