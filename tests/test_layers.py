@@ -180,6 +180,21 @@ def test_prelu_and_resconv_follow_every_change_of_their_weights():
 
 
 @needs_kernels
+def test_weights_made_in_inference_mode_are_followed_too():
+    """A network built under ``torch.inference_mode`` has weights without version counters (this crashed the
+    path probe on CPUs where bfloat16 is timed whole); an in-place change there must still show."""
+    torch.manual_seed(10)
+    x = torch.randn(1, 32, 10, 14).to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        prelu, resconv = PReLU(32).to(torch.bfloat16), ResConv(32).to(torch.bfloat16)
+        assert torch.equal(prelu(x.clone()), F.prelu(x, prelu.weight))
+        prelu.weight.mul_(-3)
+        resconv.beta.add_(0.5)
+        assert torch.equal(prelu(x.clone()), F.prelu(x, prelu.weight))
+        assert torch.equal(resconv(x), F.leaky_relu(resconv.conv(x) * resconv.beta + x, 0.2))
+
+
+@needs_kernels
 def test_prelu_shared_by_threads_from_its_first_call():
     """Streams share one network: threads that call a fresh PReLU at once must each get the right output."""
     torch.manual_seed(11)

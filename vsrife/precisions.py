@@ -349,17 +349,18 @@ WHOLE_FRAME_MODEL = "4.6"  # a typical 4-block network; random weights: speed do
 WHOLE_FRAME_SIZE = (256, 448)
 
 
-@torch.inference_mode()
 def whole_frame_seconds(paths: list[Precision], rounds: int = 2) -> dict[str, float]:
     """The fastest of ``rounds`` whole interpolations of a small frame pair (:data:`WHOLE_FRAME_SIZE`,
     :data:`WHOLE_FRAME_MODEL` with seeded random weights) on each path, the paths taking turns: resampling,
     warping and blending included, which the convolution probe leaves out (about 0.1 s a frame)."""
     torch.manual_seed(0)
+    # built as users build it, outside inference mode: its weights keep their version counters
     network = build_network(get_spec(WHOLE_FRAME_MODEL)).eval()
     height, width = WHOLE_FRAME_SIZE
     frames = torch.rand(2, 1, 3, height, width)
     runs = {p.name: functools.partial(p.apply(network), frames[0], frames[1], 0.5) for p in paths}
-    return {name: min(seconds) for name, seconds in in_turns(runs, rounds).items()}
+    with torch.inference_mode():
+        return {name: min(seconds) for name, seconds in in_turns(runs, rounds).items()}
 
 
 def _may_measure_again() -> bool:

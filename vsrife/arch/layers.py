@@ -23,12 +23,17 @@ class TiledWeight:
     an in-place update (loading, training). Rebuilding it on every call cost ~1 ms per 3.9 frame at 720p.
 
     Streams share one network, so several threads may call this at once: the cache is one tuple, replaced
-    whole, and a reader never sees the state of one weight with the tiles of another."""
+    whole, and a reader never sees the state of one weight with the tiles of another.
+
+    A weight made under ``torch.inference_mode`` (a network built there) has no version counter, so an
+    in-place update could not be seen: such weights are tiled on every call, correct at ~1 ms a frame."""
 
     def __init__(self) -> None:
         self._cache: tuple[weakref.ref[Tensor], tuple, Tensor] | None = None
 
     def __call__(self, weight: Tensor) -> Tensor:
+        if weight.is_inference():
+            return kernels.tile_per_channel(weight)
         state = (weight.data_ptr(), weight.dtype, weight._version)
         cache = self._cache
         if cache is not None and cache[0]() is weight and cache[1] == state:
