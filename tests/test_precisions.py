@@ -270,23 +270,29 @@ def test_fast_path_warps_straight_into_the_block_inputs(name, monkeypatch):
     assert not any(packed_blocks)
 
 
-def frame_difference(a: vs.VideoNode, b: vs.VideoNode) -> int:
-    """The largest difference of any sample of two clips, their frames requested concurrently."""
-    worst = 0
-    for x, y in zip(a.frames(), b.frames(), strict=True):
-        for p in range(x.format.num_planes):
-            worst = max(worst, int(np.abs(np.asarray(x[p]).astype(int) - np.asarray(y[p])).max()))
-    return worst
+def frame_difference(a: vs.VideoNode, b: vs.VideoNode) -> tuple[int, float]:
+    """The largest difference of any sample of two clips, their frames requested concurrently, and the share
+    of samples that differ at all."""
+    differences = [
+        np.abs(np.asarray(x[p]).astype(int) - np.asarray(y[p])).ravel()
+        for x, y in zip(a.frames(), b.frames(), strict=True)
+        for p in range(x.format.num_planes)
+    ]
+    every = np.concatenate(differences)
+    return int(every.max()), float(np.mean(every > 0))
 
 
 @pytest.mark.usefixtures("official_weights")
-@pytest.mark.parametrize("precision", ["fast32", "int8"])
+@pytest.mark.parametrize("precision", ["fast32", "bf16", "int8"])
 @pytest.mark.parametrize("model", ["3.9", "4.26"])
 def test_every_path_runs_in_the_filter_with_several_streams(tmp_path, precision, model):
     """Two streams share one network: the frames are those of one stream (which runs torch on twice the
-    threads: float sums round differently, by one code at most) and the same from run to run. 4.26 runs its
-    ResConv bodies with synthetic weights from a file; their activations grow to ~200 over eight units, so
-    in int8 a one-ulp difference can cross a quantisation step and grow: there, the runs must match."""
+    threads: float sums round differently, by one code at most) and the same from run to run.
+
+    In int8 a one-ulp difference can cross a quantisation step and grow. With 3.9's weights that touches a
+    few samples (8-bit activations on an AMX Xeon: 0.3% of them, by up to 4 codes); 4.26 runs its ResConv
+    bodies with synthetic weights from a file, whose activations grow to ~200 over eight units (7% of samples,
+    by up to 52): there, only the runs must match."""
     options: dict = {"model": model}
     if model != "3.9":
         path = tmp_path / f"flownet_v{model}.pkl"
@@ -295,7 +301,12 @@ def test_every_path_runs_in_the_filter_with_several_streams(tmp_path, precision,
     clip = small_clip()
     two = core.rife.RIFE(clip, precision=precision, num_streams=2, sc=False, **options)
     again = core.rife.RIFE(clip, precision=precision, num_streams=2, sc=False, **options)
-    assert frame_difference(two, again) == 0
-    if not (model == "4.26" and precision == "int8"):
-        one = core.rife.RIFE(clip, precision=precision, num_streams=1, sc=False, **options)
-        assert frame_difference(two, one) <= 1
+    assert frame_difference(two, again) == (0, 0.0)
+    if model == "4.26" and precision == "int8":
+        return
+    one = core.rife.RIFE(clip, precision=precision, num_streams=1, sc=False, **options)
+    worst, share = frame_difference(two, one)
+    if precision == "int8":
+        assert share < 0.01, (worst, share)
+    else:
+        assert worst <= 1, (worst, share)
