@@ -127,13 +127,16 @@ def test_fast_path_with_and_without_kernels_matches_reference_in_float32(officia
 @needs_kernels
 def test_fused_prelu_and_packing_are_bit_exact():
     torch.manual_seed(2)
-    for channels in (48, 75):  # 75 (3.9's conv0): not a whole number of vectors per pixel
-        x = (torch.randn(1, channels, 30, 50) * 4).to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
-        x[0, 0, 0, 0] = float("nan")
-        slope = (torch.rand(channels) - 0.2).to(torch.bfloat16)
-        expected = F.prelu(x, slope)
-        assert torch.equal(kernels.prelu_(x.clone(), slope).nan_to_num(7.0), expected.nan_to_num(7.0))
-    assert not kernels.bf16_usable(x.float()) and not kernels.bf16_usable(x.contiguous())
+    for dtype in (torch.bfloat16, torch.float32):
+        for channels in (48, 75):  # 75 (3.9's conv0): not a whole number of vectors per pixel
+            x = (torch.randn(1, channels, 30, 50) * 4).to(dtype).contiguous(memory_format=torch.channels_last)
+            x[0, 0, 0, 0] = float("nan")
+            slope = (torch.rand(channels) - 0.2).to(dtype)
+            expected = F.prelu(x, slope)
+            assert torch.equal(kernels.prelu_(x.clone(), slope).nan_to_num(7.0), expected.nan_to_num(7.0))
+    assert not kernels.bf16_usable(x) and not kernels.bf16_usable(x.contiguous())
+    assert not kernels.prelu_usable(x.contiguous()) and not kernels.prelu_usable(x.double())
+    assert not kernels.prelu_usable(x.clone().requires_grad_())  # training keeps autograd's PReLU
 
     full = torch.randn(1, 6, 30, 50) * 100
     parts = [full[:, 1:4], torch.randn(1, 1, 30, 50), torch.rand(1, 4, 30, 50)]  # a strided view among them

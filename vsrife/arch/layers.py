@@ -44,8 +44,8 @@ class TiledWeight:
 
 
 class PReLU(nn.PReLU):
-    """``nn.PReLU`` (same parameters and state-dict key) that works in place on bfloat16 channels-last CPU
-    tensors, through the fused kernel (the same numbers, one pass instead of two). Like
+    """``nn.PReLU`` (same parameters and state-dict key) that works in place on bfloat16 and float32
+    channels-last CPU tensors, through the fused kernel (the same numbers, one pass instead of two). Like
     ``nn.LeakyReLU(inplace=True)``, it is only used right after the layer that made its input."""
 
     def __init__(self, num_parameters: int = 1, init: float = 0.25) -> None:
@@ -53,7 +53,7 @@ class PReLU(nn.PReLU):
         self.tiled_weight = TiledWeight()
 
     def forward(self, x: Tensor) -> Tensor:
-        if kernels.bf16_usable(x):
+        if kernels.prelu_usable(x):
             return kernels.prelu_(x, self.tiled_weight(self.weight))
         return super().forward(x)
 
