@@ -301,7 +301,7 @@ def prelu_(x: Tensor, slope: Tensor) -> Tensor:
         raise ValueError("prelu_ takes a bfloat16 or float32 channels-last CPU tensor and one slope per channel")
     slopes = slope if slope.numel() > x.shape[1] else tile_per_channel(slope)
     n, c, h, w = x.shape
-    if x.dtype == torch.float32:  # the int8 chains' last step: PReLU in place, nothing quantized
+    if x.dtype == torch.float32:  # the int8 chains' kernel, with nothing to quantize: PReLU in place
         _library.vsrife_prelu_quantize_u8(  # type: ignore[union-attr]
             x.data_ptr(), slopes.data_ptr(), n * h * w, c, None, 1.0, 0.0, 255.0, torch.get_num_threads()
         )
