@@ -468,15 +468,13 @@ def print_quality(results: dict) -> None:
                 print(f"  {model} (random weights) {clip_name}, PSNR against fp32's frames: {cells}")
 
 
-def default_interpolator(model: str, width: int, height: int) -> tuple[Interpolator, str]:
-    """The network as the filter runs it by default at this size (the measured path, and the quality
-    default's ensemble, path and flow scale), and those choices in words."""
-    network = load_network(model)
+def default_interpolator(network: nn.Module, width: int, height: int) -> tuple[Interpolator, str]:
+    """``network`` as the filter runs it by default at this size (the measured path, and the quality
+    default's ensemble, path and flow scale: :meth:`vsrife.quality.Verdict.settings`), and those choices in
+    words."""
     choice = precisions.choose()
     verdict = qualities.default(network.spec, choice.precision, choice)
-    precision = verdict.precision or choice.precision
-    ensemble = verdict.quality.ensemble and network.spec.can_ensemble
-    scale = verdict.quality.scale_for(width, height)
+    precision, ensemble, scale = verdict.settings(network.spec, choice.precision, width, height)
     interpolator = Interpolator(network, device="cpu", precision=precision, ensemble=ensemble, scale=scale)
     return interpolator, f"{precision}, quality {verdict.quality.name}"
 
@@ -484,11 +482,12 @@ def default_interpolator(model: str, width: int, height: int) -> tuple[Interpola
 def print_glue(args: argparse.Namespace, results: dict) -> None:
     model = default_manifest().default_model
     print(f"through vspipe (model {model}, its default path and quality, 2x; seconds per interpolated frame):")
+    network = load_network(model)
     for size in args.sizes:
         width, height = SIZES[size]
         # the bare network runs what the script's filter chooses: on CPUs where the quality default is
         # "balanced", its ensemble (~1.8x the work) is in both figures
-        bare, chosen = default_interpolator(model, width, height)
+        bare, chosen = default_interpolator(network, width, height)
         rgb = frames(width, height, args.frames_per_run + 1)
         pair = {"bare": list(itertools.pairwise([bare.prepare(f) for f in rgb]))}
         nets, pipes, sources = [], [], []

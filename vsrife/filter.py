@@ -318,11 +318,12 @@ def _build(
             if asked_quality is not None
             else qualities.default(network.spec, chosen, choice, path_given=precision is not None)
         )
+        path, default_ensemble, default_scale = verdict.settings(network.spec, chosen, clip.width, clip.height)
         # the default quality may run its ensemble on a faster path, whose losses the ensemble makes up for
-        if ensemble is None and verdict.precision is not None and verdict.precision != chosen:
-            chosen, why = verdict.precision, f"{why}; {verdict.precision} for quality {verdict.quality.name}"
-        use_ensemble = verdict.quality.ensemble and network.spec.can_ensemble if ensemble is None else ensemble
-        use_scale = verdict.quality.scale_for(clip.width, clip.height) if scale is None else scale
+        if ensemble is None and path != chosen:
+            chosen, why = path, f"{why}; {path} for quality {verdict.quality.name}"
+        use_ensemble = default_ensemble if ensemble is None else ensemble
+        use_scale = default_scale if scale is None else scale
         core = Interpolator(
             network, scale=use_scale, ensemble=bool(use_ensemble), device=torch_device, precision=chosen
         )

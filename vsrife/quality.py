@@ -69,6 +69,13 @@ class Verdict:
     why: str
     precision: str | None = None  # the path to run it on, where the setting chose one
 
+    def settings(self, spec: ArchSpec, precision: str, width: int, height: int) -> tuple[str, bool, float]:
+        """The path, ensemble and flow scale this verdict runs a ``width`` x ``height`` clip of model ``spec``
+        with, where ``precision`` is the path chosen otherwise (the filter's defaults; its explicit arguments
+        win over each)."""
+        ensemble = self.quality.ensemble and spec.can_ensemble
+        return self.precision or precision, ensemble, self.quality.scale_for(width, height)
+
 
 def get(name: str) -> Quality:
     try:
