@@ -150,35 +150,6 @@ def test_bias_correction_takes_the_rounded_weights_average_error_away(groups):
     assert corrected < plain / 5, (plain, corrected)
 
 
-def test_equalized_chains_compute_the_same_with_even_weight_ranges():
-    torch.manual_seed(5)
-    convs = [torch.nn.Conv2d(16, 16, 3, 1, 1) for _ in range(3)]
-    with torch.no_grad():
-        convs[0].weight[3] *= 40  # one loud output channel, as trained networks have
-    slopes = [torch.rand(16) * 0.3 for _ in convs]
-
-    def chain(layers, x):
-        for conv, slope in zip(layers, slopes, strict=True):
-            x = F.prelu(conv(x), slope)
-        return x
-
-    x = torch.randn(1, 16, 20, 24)
-    before = [conv.weight.clone() for conv in convs]
-    even = int8.equalized(convs)
-    assert all(torch.equal(conv.weight, w) for conv, w in zip(convs, before, strict=True))  # copies are changed
-    with torch.no_grad():
-        assert torch.allclose(chain(even, x), chain(convs, x), rtol=1e-4, atol=1e-4)
-    # one sweep, pair by pair: the last pair ends equal, and the loud channel is no longer 40x the others
-    a, b = even[-2:]
-    assert torch.allclose(a.weight.abs().amax(dim=(1, 2, 3)), b.weight.abs().amax(dim=(0, 2, 3)), rtol=1e-5)
-
-    def spread(conv: torch.nn.Conv2d) -> float:
-        ranges = conv.weight.abs().amax(dim=(1, 2, 3))
-        return (ranges.max() / ranges.median()).item()
-
-    assert spread(convs[0]) > 5 * spread(even[0])
-
-
 @pytest.mark.parametrize(
     ("group", "name", "least_db"),
     [
@@ -214,7 +185,7 @@ def test_int8_is_cpu_only():
 def test_the_study_options_choose_blocks_and_bias_correction():
     """vsrife.int8_study builds its variants with these: only the chosen blocks' bodies change."""
     net = precisions.get("fast32").apply(synthetic_network("v4", "4.0"))
-    int8.quantize_network(net, top=127, bias_correction=False, equalize=False, blocks=(0, 2))
+    int8.quantize_network(net, top=127, bias_correction=False, blocks=(0, 2))
     quantized = [isinstance(block.convblock, int8.Int8Chain) for block in net.blocks]
     assert quantized == [True, False, True, False]
     chain = net.blocks[0].convblock

@@ -1,4 +1,4 @@
-"""What the int8 path's choices cost on real footage: activation bits, equalization, bias correction, blocks.
+"""What the int8 path's choices cost on real footage: activation bits, bias correction, which blocks.
 
     python -m vsrife.int8_study [--model 3.9] [--variants 8bit 8bit-uncorrected ...] [--json FILE]
 
@@ -32,33 +32,24 @@ class Variant:
     description: str
     top: int  # the activations' largest code: 255 (8 bits) or 127 (7 bits)
     bias_correction: bool = True
-    equalize: bool = True
     blocks: tuple[int, ...] | None = None  # the blocks whose bodies run in int8 (None: all)
 
 
 VARIANTS = {
-    "8bit": Variant("the int8 path on CPUs with VNNI or AMX: 8-bit activations, equalized, bias corrected", 255),
-    "8bit-unequalized": Variant("the same without cross-layer equalization", 255, equalize=False),
-    "8bit-uncorrected": Variant("without bias correction either", 255, bias_correction=False, equalize=False),
-    "7bit": Variant("the int8 path on CPUs without VNNI: 7-bit activations, bias corrected", 127, equalize=False),
-    "7bit-equalized": Variant("the same with cross-layer equalization", 127),
-    "7bit-uncorrected": Variant("without bias correction", 127, bias_correction=False, equalize=False),
+    "8bit": Variant("8-bit activations (the int8 path on CPUs with VNNI or AMX)", 255),
+    "8bit-uncorrected": Variant("the same without bias correction", 255, bias_correction=False),
+    "7bit": Variant("7-bit activations (the int8 path on CPUs without VNNI)", 127),
+    "7bit-uncorrected": Variant("the same without bias correction", 127, bias_correction=False),
     "8bit-blocks012": Variant("8-bit, block 3's body (the finest) left float32", 255, blocks=(0, 1, 2)),
     "8bit-blocks01": Variant("8-bit, only the two coarsest blocks' bodies in int8", 255, blocks=(0, 1)),
 }
-DEFAULT_VARIANTS = ["8bit", "8bit-unequalized", "8bit-uncorrected", "7bit", "7bit-equalized", "7bit-uncorrected"]
+DEFAULT_VARIANTS = ["8bit", "8bit-uncorrected", "7bit", "7bit-uncorrected"]
 
 
 def interpolator(model: str, variant: Variant) -> Interpolator:
     """The int8 path of ``model`` as ``variant`` builds it."""
     path = Interpolator(load_network(model), device="cpu", precision="fast32")  # a copy of the network
-    int8.quantize_network(
-        path.network,
-        top=variant.top,
-        bias_correction=variant.bias_correction,
-        equalize=variant.equalize,
-        blocks=variant.blocks,
-    )
+    int8.quantize_network(path.network, top=variant.top, bias_correction=variant.bias_correction, blocks=variant.blocks)
     return path
 
 

@@ -23,8 +23,6 @@ applies is found by running one such convolution, not read off a flag (:func:`ac
 
 from __future__ import annotations
 
-import copy
-import itertools
 from collections.abc import Collection, Iterator
 from functools import cache
 
@@ -150,33 +148,6 @@ class Int8ResChain(nn.Module):
         return x
 
 
-def equalized(convs: list[nn.Conv2d]) -> list[nn.Conv2d]:
-    """Copies of a chain's convolutions (each followed by a PReLU or LeakyReLU) that compute the same function
-    with their weight ranges evened out: cross-layer equalization (Nagel et al., "Data-Free Quantization Through
-    Weight Equalization and Bias Correction", ICCV 2019).
-
-    For each consecutive pair ``a -> activation -> b``, output channel ``c`` of ``a`` (weights and bias) is
-    divided by ``s_c`` and input channel ``c`` of ``b`` multiplied by it; the activation commutes with that
-    (``prelu(z / s) = prelu(z) / s`` for ``s > 0``). ``s_c = sqrt(r_a / r_b)``, with ``r_a`` the largest weight of
-    ``a``'s output channel ``c`` and ``r_b`` that of ``b``'s input channel ``c``, makes both ``sqrt(r_a r_b)``.
-    Measured on 3.9 with 8-bit activations and bias correction (:mod:`vsrife.int8_study`): see
-    ``docs/performance.md``."""
-    copies = [copy.deepcopy(conv) for conv in convs]
-    with torch.no_grad():
-        for a, b in itertools.pairwise(copies):
-            if a.groups != 1 or b.groups != 1:
-                continue
-            out_range = a.weight.abs().amax(dim=(1, 2, 3))
-            in_range = b.weight.abs().amax(dim=(0, 2, 3))
-            usable = (out_range > 0) & (in_range > 0)  # a channel without weights stays as it is
-            scale = torch.where(usable, torch.sqrt(out_range / in_range.clamp_min(1e-30)), torch.ones_like(out_range))
-            a.weight.div_(scale.reshape(-1, 1, 1, 1))
-            if a.bias is not None:
-                a.bias.div_(scale)
-            b.weight.mul_(scale.reshape(1, -1, 1, 1))
-    return copies
-
-
 def _slope(activation: nn.Module, channels: int) -> Tensor:
     if isinstance(activation, nn.PReLU):
         return activation.weight.detach().float()
@@ -195,23 +166,14 @@ def bodies(network: nn.Module) -> Iterator[tuple[nn.Module, str, nn.Sequential]]
 
 
 def quantize_network(
-    network: nn.Module,
-    *,
-    top: int | None = None,
-    bias_correction: bool = True,
-    equalize: bool | None = None,
-    blocks: Collection[int] | None = None,
+    network: nn.Module, *, top: int | None = None, bias_correction: bool = True, blocks: Collection[int] | None = None
 ) -> nn.Module:
     """Replace the bodies of ``network`` (a float32 fast-path network) by int8 chains, in place: the int8 path.
 
     The keywords are for studies of its choices (:mod:`vsrife.int8_study`): ``top``, the activations' largest
     code (default :func:`activation_top`; 255 overflows on CPUs without VNNI); ``bias_correction`` (see
-    :class:`Int8Conv2d`); ``equalize`` the chains' weights first (:func:`equalized`; the residual units of
-    4.5+ cannot be), by default with 8-bit activations only: with 7 bits it lost more (docs/performance.md);
-    ``blocks``, the indices of the blocks whose bodies are quantized (default: all)."""
+    :class:`Int8Conv2d`); ``blocks``, the indices of the blocks whose bodies are quantized (default: all)."""
     top = top or activation_top()
-    if equalize is None:
-        equalize = top == 255
     chosen = [id(b) for i, b in enumerate(getattr(network, "blocks", [])) if blocks is None or i in blocks]
     for block, name, layers in list(bodies(network)):
         if id(block) not in chosen:
@@ -222,9 +184,7 @@ def quantize_network(
             replacement = Int8ResChain(convs, layers[0].relu.negative_slope, top)
         else:
             slopes = [_slope(pair[1], pair[0].out_channels) for pair in layers]
-            floats = [pair[0] for pair in layers]
-            floats = equalized(floats) if equalize else floats
-            convs = [Int8Conv2d(c, bias_correction=bias_correction) for c in floats]
+            convs = [Int8Conv2d(pair[0], bias_correction=bias_correction) for pair in layers]
             replacement = Int8Chain(convs, slopes, top)
         setattr(block, name, replacement)
     return network
