@@ -703,10 +703,8 @@ void vsrife_prelu_quantize_u8(float *x, const float *slopes, int64_t pixels, int
     }
 }
 
-/* The statistics of x (PReLU'd by slopes, if given) that the next layer's quantization reads: its smallest and
- * largest values (activations change their range from frame to frame too much for fixed scales: measured,
- * docs/performance.md), and optionally the sum of each channel, from which the int8 path corrects the bias its
- * rounded weights add (vsrife/arch/int8.py).
+/* The smallest and largest of x (PReLU'd by slopes, if given), for the quantization of the next layer's input:
+ * activations change their range from frame to frame too much for fixed scales (measured: docs/performance.md).
  * Written with vectors of eight floats: GCC does not vectorise a min/max reduction of floats on its own
  * without -ffinite-math-only, which would break the NaN checks elsewhere in this file. */
 typedef float v8f __attribute__((vector_size(32)));
@@ -714,10 +712,8 @@ typedef int32_t v8i __attribute__((vector_size(32)));
 
 INLINE v8f select8(v8i mask, v8f yes, v8f no) { return (v8f)(((v8i)yes & mask) | ((v8i)no & ~mask)); }
 
-/* over `count` values in spans of `span` (slopes[i] and acc[i] belong to position i of a span): min and max
- * into *lo and *hi, and, unless acc is NULL, each position's sum added to acc[position] */
 INLINE void range_span(const float *restrict x, const float *restrict slopes, int64_t count, int64_t span,
-                       float *restrict lo, float *restrict hi, float *restrict acc) {
+                       float *restrict lo, float *restrict hi) {
     v8f low = {0}, high = {0};
     for (int k = 0; k < 8; k++) low[k] = *lo, high[k] = *hi;
     const v8f zero = {0};
@@ -735,18 +731,11 @@ INLINE void range_span(const float *restrict x, const float *restrict slopes, in
             }
             low = select8(v < low, v, low);
             high = select8(v > high, v, high);
-            if (acc) {
-                v8f total;
-                memcpy(&total, acc + i, sizeof total);
-                total += v;
-                memcpy(acc + i, &total, sizeof total);
-            }
         }
         for (; i < n; i++) {
             const float v = slopes && px[i] < 0.0f ? px[i] * slopes[i] : px[i];
             low[0] = v < low[0] ? v : low[0];
             high[0] = v > high[0] ? v : high[0];
-            if (acc) acc[i] += v;
         }
     }
     for (int k = 0; k < 8; k++) {
@@ -755,105 +744,50 @@ INLINE void range_span(const float *restrict x, const float *restrict slopes, in
     }
 }
 
-VARIANTS(range_span,
-         (const float *x, const float *slopes, int64_t count, int64_t span, float *lo, float *hi, float *acc),
-         (x, slopes, count, span, lo, hi, acc))
-
-/* Channel sums that do not depend on the number of threads: each chunk of PRELU_CHUNK pixels sums its span
- * positions in float (`acc`, span values), folds them into its own row of `partial` (chunks x c doubles), and
- * the rows are added in chunk order at the end. */
-INLINE void fold_chunk(float *restrict acc, int64_t span, int64_t c, double *restrict row) {
-    for (int64_t i = 0; i < span; i++) {
-        row[i % c] += acc[i];
-        acc[i] = 0.0f;
-    }
-}
-
-static void add_rows(const double *partial, int64_t rows, int64_t c, double *sums) {
-    for (int64_t ch = 0; ch < c; ch++) sums[ch] = 0.0;
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t ch = 0; ch < c; ch++) sums[ch] += partial[r * c + ch];
-}
-
-static int64_t chunks_of(int64_t pixels) { return (pixels + PRELU_CHUNK - 1) / PRELU_CHUNK; }
+VARIANTS(range_span, (const float *x, const float *slopes, int64_t count, int64_t span, float *lo, float *hi),
+         (x, slopes, count, span, lo, hi))
 
 /*
  * lo_hi[0], lo_hi[1] = min and max of x (pixels x c, float32, channels-last), after PReLU with `slopes` (c
- * slopes repeated PRELU_TILE times) unless slopes is NULL; sums[ch] = the sum of channel ch's values (after
- * PReLU), unless sums is NULL. Returns 0, or -1 if memory ran out.
+ * slopes repeated PRELU_TILE times) unless slopes is NULL (then any layout).
  */
-int vsrife_range_f32(const float *x, const float *slopes, int64_t pixels, int64_t c, float *lo_hi, double *sums,
-                     int threads) {
-    void (*run)(const float *, const float *, int64_t, int64_t, float *, float *, float *) = PICK(range_span);
-    const int64_t span = channel_span(c), chunks = chunks_of(pixels);
-    double *partial = sums ? calloc((size_t)(chunks * c), sizeof *partial) : NULL;
-    if (sums && !partial) return -1;
+void vsrife_range_f32(const float *x, const float *slopes, int64_t pixels, int64_t c, float *lo_hi, int threads) {
+    void (*run)(const float *, const float *, int64_t, int64_t, float *, float *) = PICK(range_span);
+    const int64_t span = channel_span(c);
     float lo = x[0] < 0.0f && slopes ? x[0] * slopes[0] : x[0], hi = lo;
-    int failed = 0;
-#pragma omp parallel num_threads(threads) reduction(min : lo) reduction(max : hi) reduction(| : failed)
-    {
-        float *acc = sums ? calloc((size_t)span, sizeof *acc) : NULL;
-        failed = sums && !acc;
-#pragma omp for schedule(static)
-        for (int64_t chunk = 0; chunk < chunks; chunk++) {
-            if (failed) continue;
-            const int64_t start = chunk * PRELU_CHUNK;
-            const int64_t count = pixels - start < PRELU_CHUNK ? pixels - start : PRELU_CHUNK;
-            run(x + start * c, slopes, count * c, span, &lo, &hi, acc);
-            if (acc) fold_chunk(acc, span, c, partial + chunk * c);
-        }
-        free(acc);
+#pragma omp parallel for num_threads(threads) schedule(static) reduction(min : lo) reduction(max : hi)
+    for (int64_t start = 0; start < pixels; start += PRELU_CHUNK) {
+        const int64_t count = pixels - start < PRELU_CHUNK ? pixels - start : PRELU_CHUNK;
+        run(x + start * c, slopes, count * c, span, &lo, &hi);
     }
-    if (partial && !failed) add_rows(partial, chunks, c, sums);
-    free(partial);
     lo_hi[0] = lo;
     lo_hi[1] = hi;
-    return failed ? -1 : 0;
 }
 
-INLINE void residual_span_f32(float *restrict x, const float *restrict y, int64_t count, int64_t span, float slope,
-                              float *restrict lo, float *restrict hi, float *restrict acc) {
+INLINE void residual_span_f32(float *restrict x, const float *restrict y, int64_t count, float slope,
+                              float *restrict lo, float *restrict hi) {
     for (int64_t i = 0; i < count; i++) {
         const float sum = y[i] + x[i];
         x[i] = sum > 0.0f ? sum : sum * slope;
     }
-    range_span(x, NULL, count, span, lo, hi, acc); /* again over x, still in cache */
+    range_span(x, NULL, count, count, lo, hi);  /* again over x, still in cache */
 }
 
-VARIANTS(residual_span_f32,
-         (float *x, const float *y, int64_t count, int64_t span, float slope, float *lo, float *hi, float *acc),
-         (x, y, count, span, slope, lo, hi, acc))
+VARIANTS(residual_span_f32, (float *x, const float *y, int64_t count, float slope, float *lo, float *hi),
+         (x, y, count, slope, lo, hi))
 
 /*
  * v4.5+'s ResConv tail on float32: x = leaky_relu(y + x, slope) in place (y: the convolution with its gain
- * folded in; x and y channels-last, pixels x c), lo_hi = the result's min and max and, unless sums is NULL,
- * sums[ch] = the sum of its channel ch (for the next unit's quantization). Returns 0, or -1 if memory ran out.
+ * folded in; x and y in one layout), and lo_hi = the result's min and max (for the next unit's quantization).
  */
-int vsrife_residual_leaky_f32(float *x, const float *y, int64_t pixels, int64_t c, float slope, float *lo_hi,
-                              double *sums, int threads) {
-    void (*run)(float *, const float *, int64_t, int64_t, float, float *, float *, float *) = PICK(residual_span_f32);
-    const int64_t span = channel_span(c), chunks = chunks_of(pixels);
-    double *partial = sums ? calloc((size_t)(chunks * c), sizeof *partial) : NULL;
-    if (sums && !partial) return -1;
+void vsrife_residual_leaky_f32(float *x, const float *y, int64_t count, float slope, float *lo_hi, int threads) {
+    void (*run)(float *, const float *, int64_t, float, float *, float *) = PICK(residual_span_f32);
     float lo = 3.4e38f, hi = -3.4e38f;
-    int failed = 0;
-#pragma omp parallel num_threads(threads) reduction(min : lo) reduction(max : hi) reduction(| : failed)
-    {
-        float *acc = sums ? calloc((size_t)span, sizeof *acc) : NULL;
-        failed = sums && !acc;
-#pragma omp for schedule(static)
-        for (int64_t chunk = 0; chunk < chunks; chunk++) {
-            if (failed) continue;
-            const int64_t start = chunk * PRELU_CHUNK;
-            const int64_t count = pixels - start < PRELU_CHUNK ? pixels - start : PRELU_CHUNK;
-            run(x + start * c, y + start * c, count * c, span, slope, &lo, &hi, acc);
-            if (acc) fold_chunk(acc, span, c, partial + chunk * c);
-        }
-        free(acc);
+#pragma omp parallel for num_threads(threads) schedule(static) reduction(min : lo) reduction(max : hi)
+    for (int64_t start = 0; start < count; start += QUANT_CHUNK) {
+        const int64_t n = count - start < QUANT_CHUNK ? count - start : QUANT_CHUNK;
+        run(x + start, y + start, n, slope, &lo, &hi);
     }
-    if (partial && !failed) add_rows(partial, chunks, c, sums);
-    free(partial);
     lo_hi[0] = lo;
     lo_hi[1] = hi;
-    return failed ? -1 : 0;
 }

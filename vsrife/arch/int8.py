@@ -7,14 +7,13 @@ layers of each block's ``conv0`` (its input mixes frames in [0, 1] with flows in
 alone cost 0.4 dB), the heads (transposed convolutions that predict the flow itself), the feature encoders,
 and all resampling, warping and blending.
 
-Weights are int8 per output channel (symmetric, ``max |w| / 127``), and each frame's biases are corrected for
-what their rounding adds on average (:class:`Int8Conv2d`). Activations are uint8 per tensor, their range
-measured on each frame as it runs: one pass finds the range and the channel means of a layer's activated
-output, a second applies the activation and quantizes (:mod:`~vsrife.arch.kernels`). Fixed ranges calibrated
-on real frames were measured first and lose 0.4-4 dB: a body's activations span 2 on one frame and 17 on
-another. The convolutions are PyTorch's x86 quantization operators (``torch.ops.onednn.qconv_prepack`` and
-``qconv2d_pointwise``, the ones its int8 compiler flow lowers to) on plain uint8/int8 tensors: no (deprecated)
-quantized tensor types.
+Weights are int8 per output channel (symmetric, ``max |w| / 127``). Activations are uint8 per tensor, their
+range measured on each frame as it runs: one pass finds the range of a layer's activated output, a second
+applies the activation and quantizes (:mod:`~vsrife.arch.kernels`). Fixed ranges calibrated on real frames
+were measured first and lose 0.4-4 dB: a body's activations span 2 on one frame and 17 on another. The
+convolutions are PyTorch's x86 quantization operators (``torch.ops.onednn.qconv_prepack`` and
+``qconv2d_pointwise``, the ones its int8 compiler flow lowers to) on plain uint8/int8 tensors: no
+(deprecated) quantized tensor types.
 
 CPUs without VNNI (AVX-512 VNNI, AVX-VNNI or AMX) multiply uint8 by int8 in 16-bit pairs that overflow with
 8-bit activations; there activations get 7 bits (``top`` 127), as PyTorch's own x86 recipe does. Which case
@@ -23,7 +22,7 @@ applies is found by running one such convolution, not read off a flag (:func:`ac
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Iterator
 from functools import cache
 
 import torch
@@ -52,17 +51,11 @@ def activation_top() -> int:
 
 class Int8Conv2d(nn.Module):
     """A float32 ``nn.Conv2d`` with int8 weights (per output channel), run on uint8 activations:
-    ``forward(q, quantizer, means)`` takes the uint8 channels-last input, how it was quantized and, optionally,
-    the float input's channel means, and returns the float32 channels-last output. A per-channel ``gain`` after
-    the convolution (ResConv's ``beta``) is folded into its weights and bias.
+    ``forward(q, quantizer)`` takes the uint8 channels-last input and how it was quantized, and returns the
+    float32 channels-last output. A per-channel ``gain`` after the convolution (ResConv's ``beta``) is folded
+    into its weights and bias."""
 
-    Bias correction: rounding the weights adds ``sum over taps of (rounded - exact weight) * input`` to every
-    output, which on average over a frame is ``bias_shift @ means`` (``bias_shift``: the rounding error summed
-    over the kernel's taps, ``groups x out/groups x in/groups``); with ``means``, that is taken off the bias for
-    this frame. Without it the rounded weights alone lost up to 0.15 dB on real footage, always a loss (3.9, 8-bit
-    activations; docs/performance.md)."""
-
-    def __init__(self, conv: nn.Conv2d, gain: Tensor | None = None, bias_correction: bool = True) -> None:
+    def __init__(self, conv: nn.Conv2d, gain: Tensor | None = None) -> None:
         super().__init__()
         weight = conv.weight.detach().float()
         bias = conv.bias.detach().float() if conv.bias is not None else torch.zeros(conv.out_channels)
@@ -71,39 +64,31 @@ class Int8Conv2d(nn.Module):
             bias = bias * gain.detach().float().reshape(-1)
         self.weight_scales = (weight.abs().amax(dim=(1, 2, 3)) / 127).clamp_min(1e-12)
         q_weight = torch.round(weight / self.weight_scales.reshape(-1, 1, 1, 1)).clamp(-127, 127).to(torch.int8)
-        error = q_weight.float() * self.weight_scales.reshape(-1, 1, 1, 1) - weight
-        groups = conv.groups
-        shift = error.sum(dim=(2, 3)).reshape(groups, conv.out_channels // groups, -1)
-        self.bias_shift = shift if bias_correction else None
-        self.geometry = ([*conv.stride], [*conv.padding], [*conv.dilation], groups)
+        self.geometry = ([*conv.stride], [*conv.padding], [*conv.dilation], conv.groups)
         # the input scale and zero point given here are placeholders: each call passes its own
         self.packed = torch.ops.onednn.qconv_prepack(q_weight, self.weight_scales, 1.0, 0, *self.geometry, None)
         self.bias = bias
         self.zero_points = torch.zeros(conv.out_channels, dtype=torch.long)
 
-    def forward(self, q: Tensor, quantizer: Quantizer, means: Tensor | None = None) -> Tensor:
+    def forward(self, q: Tensor, quantizer: Quantizer) -> Tensor:
         stride, padding, dilation, groups = self.geometry
-        bias = self.bias
-        if means is not None and self.bias_shift is not None:
-            bias = bias - torch.bmm(self.bias_shift, means.reshape(groups, -1, 1)).reshape(-1)
         return torch.ops.onednn.qconv2d_pointwise(
             q, quantizer.scale, quantizer.zero_point, self.packed, self.weight_scales, self.zero_points,
-            bias, stride, padding, dilation, groups, 1.0, 0, torch.float32, "none", [], "",
+            self.bias, stride, padding, dilation, groups, 1.0, 0, torch.float32, "none", [], "",
         )  # fmt: skip
 
 
-def _quantize(x: Tensor, top: int) -> tuple[Tensor, Quantizer, Tensor | None]:
-    """``x`` (float32) as uint8 channels-last over its own range, how, and its channel means."""
+def _quantize(x: Tensor, top: int) -> tuple[Tensor, Quantizer]:
+    """``x`` (float32) as uint8 channels-last over its own range."""
     x = x.contiguous(memory_format=torch.channels_last)
-    stats = kernels.activation_stats(x, means=True)
-    quantizer = Quantizer.spanning(stats.lo, stats.hi, top)
-    return kernels.quantize_u8(x, quantizer), quantizer, stats.means
+    quantizer = Quantizer.spanning(*kernels.value_range(x), top)
+    return kernels.quantize_u8(x, quantizer), quantizer
 
 
 class Int8Chain(nn.Module):
     """Layers ``conv -> activation`` run back to back in int8 (3.9-4.4's body, 3.x's pairs): float32 in,
-    float32 out. Between two layers, one pass measures the range and channel means of the activated output
-    and a second applies the activation (a PReLU; a LeakyReLU is a PReLU with one slope) and quantizes."""
+    float32 out. Between two layers, one pass measures the range of the activated output and a second
+    applies the activation (a PReLU; a LeakyReLU is a PReLU with one slope) and quantizes."""
 
     def __init__(self, convs: list[Int8Conv2d], slopes: list[Tensor], top: int) -> None:
         super().__init__()
@@ -112,23 +97,21 @@ class Int8Chain(nn.Module):
         self.top = top
 
     def forward(self, x: Tensor) -> Tensor:
-        q, quantizer, means = _quantize(x, self.top)
+        q, quantizer = _quantize(x, self.top)
         last = len(self.convs) - 1
         for i, (conv, slope) in enumerate(zip(self.convs, self.slopes, strict=True)):
-            y = conv(q, quantizer, means)
+            y = conv(q, quantizer)
             if i == last:
                 kernels.prelu_quantize_(y, slope, None)
                 return y
-            stats = kernels.activation_stats(y, slope, means=True)
-            quantizer, means = Quantizer.spanning(stats.lo, stats.hi, self.top), stats.means
+            quantizer = Quantizer.spanning(*kernels.value_range(y, slope), self.top)
             q = kernels.prelu_quantize_(y, slope, quantizer)
         raise AssertionError("an empty chain")
 
 
 class Int8ResChain(nn.Module):
     """v4.5+'s body, ResConv units ``x = leaky_relu(conv(x) * beta + x)``, in int8: ``beta`` folded into the
-    convolution; the residual and activation in one pass that also measures the next input's range and
-    channel means."""
+    convolution; the residual and activation in one pass that also measures the next input's range."""
 
     def __init__(self, convs: list[Int8Conv2d], slope: float, top: int) -> None:
         super().__init__()
@@ -138,12 +121,11 @@ class Int8ResChain(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         x = x.contiguous(memory_format=torch.channels_last).clone()  # updated in place below
-        q, quantizer, means = _quantize(x, self.top)
+        q, quantizer = _quantize(x, self.top)
         for i, conv in enumerate(self.convs):
-            more = i + 1 < len(self.convs)
-            stats = kernels.residual_leaky_float_(x, conv(q, quantizer, means), self.slope, means=more)
-            if more:
-                quantizer, means = Quantizer.spanning(stats.lo, stats.hi, self.top), stats.means
+            lo, hi = kernels.residual_leaky_float_(x, conv(q, quantizer), self.slope)
+            if i + 1 < len(self.convs):
+                quantizer = Quantizer.spanning(lo, hi, self.top)
                 q = kernels.quantize_u8(x, quantizer)
         return x
 
@@ -165,26 +147,16 @@ def bodies(network: nn.Module) -> Iterator[tuple[nn.Module, str, nn.Sequential]]
                 yield block, name, child
 
 
-def quantize_network(
-    network: nn.Module, *, top: int | None = None, bias_correction: bool = True, blocks: Collection[int] | None = None
-) -> nn.Module:
-    """Replace the bodies of ``network`` (a float32 fast-path network) by int8 chains, in place: the int8 path.
-
-    The keywords are for studies of its choices (:mod:`vsrife.int8_study`): ``top``, the activations' largest
-    code (default :func:`activation_top`; 255 overflows on CPUs without VNNI); ``bias_correction`` (see
-    :class:`Int8Conv2d`); ``blocks``, the indices of the blocks whose bodies are quantized (default: all)."""
-    top = top or activation_top()
-    chosen = [id(b) for i, b in enumerate(getattr(network, "blocks", [])) if blocks is None or i in blocks]
+def quantize_network(network: nn.Module) -> nn.Module:
+    """Replace the bodies of ``network`` (a float32 fast-path network) by int8 chains, in place."""
+    top = activation_top()
     for block, name, layers in list(bodies(network)):
-        if id(block) not in chosen:
-            continue
         replacement: nn.Module
         if all(isinstance(layer, ResConv) for layer in layers):
-            convs = [Int8Conv2d(unit.conv, unit.beta, bias_correction) for unit in layers]
+            convs = [Int8Conv2d(unit.conv, gain=unit.beta) for unit in layers]
             replacement = Int8ResChain(convs, layers[0].relu.negative_slope, top)
         else:
             slopes = [_slope(pair[1], pair[0].out_channels) for pair in layers]
-            convs = [Int8Conv2d(pair[0], bias_correction=bias_correction) for pair in layers]
-            replacement = Int8Chain(convs, slopes, top)
+            replacement = Int8Chain([Int8Conv2d(pair[0]) for pair in layers], slopes, top)
         setattr(block, name, replacement)
     return network

@@ -103,25 +103,22 @@ def _declare(library: ctypes.CDLL) -> None:
         *[ctypes.c_float] * 3,  # 1 / scale, zero point, top
         ctypes.c_int,  # threads
     ]
-    library.vsrife_range_f32.restype = ctypes.c_int
+    library.vsrife_range_f32.restype = None
     library.vsrife_range_f32.argtypes = [
-        ctypes.c_void_p,  # x (float32, channels-last)
+        ctypes.c_void_p,  # x (float32, channels-last if slopes)
         ctypes.c_void_p,  # slopes (float32, one per channel, repeated PRELU_TILE times) or NULL
         ctypes.c_int64,  # pixels
         ctypes.c_int64,  # channels
         ctypes.c_void_p,  # out: min, max (float32)
-        ctypes.c_void_p,  # out: per-channel sums (float64) or NULL
         ctypes.c_int,  # threads
     ]
-    library.vsrife_residual_leaky_f32.restype = ctypes.c_int
+    library.vsrife_residual_leaky_f32.restype = None
     library.vsrife_residual_leaky_f32.argtypes = [
-        ctypes.c_void_p,  # x (float32, channels-last), updated in place
+        ctypes.c_void_p,  # x (float32), updated in place
         ctypes.c_void_p,  # y (float32, x's layout)
-        ctypes.c_int64,  # pixels
-        ctypes.c_int64,  # channels
+        ctypes.c_int64,  # count
         ctypes.c_float,  # negative slope
         ctypes.c_void_p,  # out: min, max (float32)
-        ctypes.c_void_p,  # out: per-channel sums (float64) or NULL
         ctypes.c_int,  # threads
     ]
     library.vsrife_use_baseline.restype = None
@@ -543,41 +540,19 @@ def _tiled(x: Tensor, slope: Tensor) -> Tensor:
     return slope if slope.numel() > x.shape[1] else tile_per_channel(slope)
 
 
-@dataclass(frozen=True)
-class ActivationStats:
-    """What the int8 path reads of a layer's float32 input before quantizing it: the smallest and largest value,
-    and (if asked for) each channel's mean, ``C`` float32 values."""
-
-    lo: float
-    hi: float
-    means: Tensor | None = None
-
-    @classmethod
-    def of(cls, values: Tensor, means: bool) -> ActivationStats:
-        """The PyTorch operations the kernels compute in one pass (the fallback without the library)."""
-        channel_means = values.mean(dim=(0, 2, 3), dtype=torch.float64).float() if means else None
-        return cls(float(values.min()), float(values.max()), channel_means)
-
-
-def _from_kernel(out: Tensor, sums: Tensor | None, pixels: int) -> ActivationStats:
-    return ActivationStats(float(out[0]), float(out[1]), None if sums is None else (sums / pixels).float())
-
-
-def activation_stats(x: Tensor, slope: Tensor | None = None, means: bool = False) -> ActivationStats:
-    """:class:`ActivationStats` of ``x`` (float32 ``N x C x H x W``, channels-last), PReLU'd by ``slope`` (one per
-    channel) if given, in one pass."""
+def value_range(x: Tensor, slope: Tensor | None = None) -> tuple[float, float]:
+    """Min and max of ``x`` (float32 channels-last), PReLU'd by ``slope`` (one per channel) if given."""
     if not _float_channels_last(x) or (slope is not None and not _slopes_fit(x, slope)):
-        return ActivationStats.of(x if slope is None else F.prelu(x, slope.reshape(-1)[: x.shape[1]]), means)
+        values = x if slope is None else F.prelu(x, slope.reshape(-1)[: x.shape[1]])
+        return float(values.min()), float(values.max())
     out = torch.empty(2)
     n, c, h, w = x.shape
-    sums = torch.empty(c, dtype=torch.float64) if means else None
     slopes = None if slope is None else _tiled(x, slope)
-    status = _library.vsrife_range_f32(  # type: ignore[union-attr]
+    _library.vsrife_range_f32(  # type: ignore[union-attr]
         x.data_ptr(), None if slopes is None else slopes.data_ptr(), n * h * w, c, out.data_ptr(),
-        None if sums is None else sums.data_ptr(), torch.get_num_threads(),
+        torch.get_num_threads(),
     )  # fmt: skip
-    _check(status)
-    return _from_kernel(out, sums, n * h * w)
+    return float(out[0]), float(out[1])
 
 
 def quantize_u8(x: Tensor, quantizer: Quantizer) -> Tensor:
@@ -612,18 +587,14 @@ def prelu_quantize_(x: Tensor, slope: Tensor, quantizer: Quantizer | None) -> Te
     return q
 
 
-def residual_leaky_float_(x: Tensor, y: Tensor, slope: float, means: bool = False) -> ActivationStats:
+def residual_leaky_float_(x: Tensor, y: Tensor, slope: float) -> tuple[float, float]:
     """``x = leaky_relu(y + x, slope)`` in place (v4.5+'s ResConv tail, the gain folded into ``y``) and the
-    result's :class:`ActivationStats`, in one pass; ``x`` and ``y`` float32 channels-last of one shape."""
+    result's min and max, in one pass; ``x`` and ``y`` float32 channels-last of one shape."""
     if not (_float_channels_last(x) and _float_channels_last(y) and x.shape == y.shape):
         x.copy_(F.leaky_relu(y + x, slope))
-        return ActivationStats.of(x, means)
+        return float(x.min()), float(x.max())
     out = torch.empty(2)
-    n, c, h, w = x.shape
-    sums = torch.empty(c, dtype=torch.float64) if means else None
-    status = _library.vsrife_residual_leaky_f32(  # type: ignore[union-attr]
-        x.data_ptr(), y.data_ptr(), n * h * w, c, slope, out.data_ptr(),
-        None if sums is None else sums.data_ptr(), torch.get_num_threads(),
-    )  # fmt: skip
-    _check(status)
-    return _from_kernel(out, sums, n * h * w)
+    _library.vsrife_residual_leaky_f32(  # type: ignore[union-attr]
+        x.data_ptr(), y.data_ptr(), x.numel(), slope, out.data_ptr(), torch.get_num_threads()
+    )
+    return float(out[0]), float(out[1])
