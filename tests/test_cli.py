@@ -16,6 +16,7 @@ from training.__main__ import build_parser as training_parser
 from vsrife.__main__ import build_parser as vsrife_parser
 from vsrife.benchmark import build_parser as benchmark_parser
 from vsrife.dedup_study import build_parser as dedup_study_parser
+from vsrife.int8_study import build_parser as int8_study_parser
 from vsrife.quality_study import build_parser as quality_study_parser
 from vsrife.scene import build_parser as scene_parser
 from vsrife.soak import build_parser as soak_parser
@@ -38,6 +39,7 @@ PARSERS = {
     "python -m vsrife.scene": scene_parser,
     "python -m vsrife.soak": soak_parser,
     "python -m vsrife.dedup_study": dedup_study_parser,
+    "python -m vsrife.int8_study": int8_study_parser,
     "python -m vsrife.quality_study": quality_study_parser,
     "examples/demo.py": lambda: script_parser("examples/demo.py"),
     "tools/compact_conformance.py": lambda: script_parser("tools/compact_conformance.py"),

@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from vsrife import precisions
 from vsrife.arch import int8, kernels
 from vsrife.arch.kernels import Quantizer
 from vsrife.inference import Interpolator
@@ -137,3 +138,12 @@ def test_grouped_bodies_of_the_older_models_run_in_int8():
 def test_int8_is_cpu_only():
     with pytest.raises(Exception, match="precision='int8' runs on CPU only"):
         Interpolator(synthetic_network("v4", "4.0"), precision="int8", device="cuda")
+
+
+def test_the_study_options_choose_blocks_and_activation_bits():
+    """vsrife.int8_study builds its variants with these: only the chosen blocks' bodies change."""
+    net = precisions.get("fast32").apply(synthetic_network("v4", "4.0"))
+    int8.quantize_network(net, top=127, blocks=(0, 2))
+    quantized = [isinstance(block.convblock, int8.Int8Chain) for block in net.blocks]
+    assert quantized == [True, False, True, False]
+    assert net.blocks[0].convblock.top == 127

@@ -22,7 +22,7 @@ applies is found by running one such convolution, not read off a flag (:func:`ac
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from functools import cache
 
 import torch
@@ -147,10 +147,17 @@ def bodies(network: nn.Module) -> Iterator[tuple[nn.Module, str, nn.Sequential]]
                 yield block, name, child
 
 
-def quantize_network(network: nn.Module) -> nn.Module:
-    """Replace the bodies of ``network`` (a float32 fast-path network) by int8 chains, in place."""
-    top = activation_top()
+def quantize_network(network: nn.Module, *, top: int | None = None, blocks: Collection[int] | None = None) -> nn.Module:
+    """Replace the bodies of ``network`` (a float32 fast-path network) by int8 chains, in place: the int8 path.
+
+    The keywords are for studies of its choices (:mod:`vsrife.int8_study`): ``top``, the activations' largest
+    code (default :func:`activation_top`; 255 overflows on CPUs without VNNI); ``blocks``, the indices of the
+    blocks whose bodies are quantized (default: all)."""
+    top = top or activation_top()
+    chosen = [id(b) for i, b in enumerate(getattr(network, "blocks", [])) if blocks is None or i in blocks]
     for block, name, layers in list(bodies(network)):
+        if id(block) not in chosen:
+            continue
         replacement: nn.Module
         if all(isinstance(layer, ResConv) for layer in layers):
             convs = [Int8Conv2d(unit.conv, gain=unit.beta) for unit in layers]
