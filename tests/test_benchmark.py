@@ -1,0 +1,18 @@
+"""The benchmark's own machinery. Its figures are not asserted here: speed lives in the benchmark's runs."""
+
+from __future__ import annotations
+
+from vsrife import benchmark
+
+
+def test_the_glue_figure_reads_the_network_time_of_the_vspipe_process(tmp_path, official_weights):
+    """The glue is vspipe's time against the network's time in the same process: every interpolation of the
+    script's filter is timed there (the filter's warm-up, the frame computed before vspipe's clock starts,
+    and the two interpolated frames among the six it outputs: four source frames at 2x, the last one held)."""
+    log = tmp_path / "network.txt"
+    seconds, outputs = benchmark.vspipe_seconds(
+        benchmark.network_timer(log) + benchmark.our_script(None, 256, 144, 4, "3.9", quality="fast")
+    )
+    calls = [float(value) for value in log.read_text().split()]
+    assert outputs == 6 and len(calls) == 4
+    assert all(0 < call < 60 for call in calls) and seconds > 0
