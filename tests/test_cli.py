@@ -17,6 +17,7 @@ from vsrife.__main__ import build_parser as vsrife_parser
 from vsrife.benchmark import build_parser as benchmark_parser
 from vsrife.dedup_study import build_parser as dedup_study_parser
 from vsrife.int8_study import build_parser as int8_study_parser
+from vsrife.int8_study import main as int8_study_main
 from vsrife.quality_study import build_parser as quality_study_parser
 from vsrife.scene import build_parser as scene_parser
 from vsrife.soak import build_parser as soak_parser
@@ -91,6 +92,15 @@ def test_bare_command_lists_commands_and_the_next_step():
     result = run()
     assert result.returncode == 0, result.stderr
     assert "models" in result.stdout and "python -m vsrife models download 3.9" in result.stdout
+
+
+def test_int8_study_refuses_models_it_cannot_study(official_weights, capsys, tmp_path, monkeypatch):
+    """3.1 has no IFBlock bodies (int8 would be fast32 there); missing weights name the download command."""
+    assert int8_study_main(["--model", "3.1"]) == 2
+    assert "model 3.1 has no int8 path" in capsys.readouterr().err
+    monkeypatch.setenv("VSRIFE_MODEL_DIR", str(tmp_path))  # an empty store
+    assert int8_study_main(["--model", "4.22"]) == 2
+    assert "models download 4.22" in capsys.readouterr().err
 
 
 def test_path_of_a_missing_model_fails(tmp_path):

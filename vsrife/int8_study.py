@@ -20,9 +20,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from torch import nn
+
 from . import cli
 from .arch import int8
 from .benchmark import quality
+from .errors import RifeError
 from .inference import Interpolator
 from .weights import load_network
 
@@ -46,9 +49,9 @@ VARIANTS = {
 DEFAULT_VARIANTS = ["8bit", "7bit", "8bit-blocks012", "8bit-blocks01"]
 
 
-def interpolator(model: str, variant: Variant) -> Interpolator:
-    """The int8 path of ``model`` as ``variant`` builds it."""
-    path = Interpolator(load_network(model), device="cpu", precision="fast32")  # a copy of the network
+def interpolator(network: nn.Module, variant: Variant) -> Interpolator:
+    """The int8 path of ``network`` as ``variant`` builds it (on a copy: ``network`` stays float32)."""
+    path = Interpolator(network, device="cpu", precision="fast32")
     int8.quantize_network(path.network, top=variant.top, blocks=variant.blocks)
     return path
 
@@ -56,11 +59,16 @@ def interpolator(model: str, variant: Variant) -> Interpolator:
 def study(model: str, names: list[str]) -> dict[str, dict[str, dict[str, float]]]:
     """``{clip: {variant: {"difference_db", "vs_fp32_psnr"}}}`` for the variants this CPU computes exactly:
     the PSNR difference to fp32's against the true frames, and the PSNR against fp32's frames."""
+    network = load_network(model)
+    if not any(True for _ in int8.bodies(network)):
+        raise RifeError(f"model {model} has no int8 path (its network has no blocks with bodies to quantize)")
     runnable = [n for n in names if VARIANTS[n].top <= int8.activation_top()]
+    if not runnable:
+        raise RifeError("this CPU's int8 convolutions overflow with 8-bit activations: ask for 7-bit variants")
     for name in sorted(set(names) - set(runnable)):
         print(f"skipped {name}: this CPU's int8 convolutions overflow with 8-bit activations", file=sys.stderr)
-    paths = {"fp32": Interpolator(load_network(model), device="cpu", precision="fp32")}
-    paths.update({name: interpolator(model, VARIANTS[name]) for name in runnable})
+    paths = {"fp32": Interpolator(network, device="cpu", precision="fp32")}
+    paths.update({name: interpolator(network, VARIANTS[name]) for name in runnable})
     results = quality(paths, real_weights=True)
     keys = ("difference_db", "vs_fp32_psnr")
     return {clip: {n: {k: v[n][k] for k in keys} for n in runnable} for clip, v in results.items()}
@@ -98,7 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    results = study(args.model, args.variants)
+    try:
+        results = study(args.model, args.variants)
+    except RifeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print_table(args.model, results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
