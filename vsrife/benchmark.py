@@ -298,11 +298,12 @@ def vspipe_steady_seconds(model: str | None, width: int, height: int, count: int
     """The default path of ``model`` (``None``: the source clip alone) through vspipe, per source frame, in
     the steady state between runs of ``4 x count`` and ``16 x count`` source frames (at most 100): the first
     ~20 frames of a process still grow its caches and heap."""
-    short = min(4 * count, VSPIPE_SOURCE_FRAMES // 4)
-    long = min(16 * count, VSPIPE_SOURCE_FRAMES)
-    return steady_seconds(
-        lambda n: our_script(None, width, height, n, model), short, long, outputs_per_source_frame=2 if model else 1
-    )
+    return steady_seconds(lambda n: our_script(None, width, height, n, model), *steady_counts(count), 2 if model else 1)
+
+
+def steady_counts(count: int) -> tuple[int, int]:
+    """The source frames of the short and the long vspipe run whose difference is the steady state."""
+    return min(4 * count, VSPIPE_SOURCE_FRAMES // 4), min(16 * count, VSPIPE_SOURCE_FRAMES)
 
 
 def network_timer(log: Path) -> str:
@@ -327,7 +328,7 @@ def vspipe_network_seconds(model: str, width: int, height: int, count: int) -> t
     the steady state (runs of ``4 x count`` and ``16 x count`` source frames), both per interpolated frame."""
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
-        for count_ in (min(4 * count, VSPIPE_SOURCE_FRAMES // 4), min(16 * count, VSPIPE_SOURCE_FRAMES)):
+        for count_ in steady_counts(count):
             log = Path(tmp) / f"network-{count_}.txt"
             seconds, outputs = vspipe_seconds(network_timer(log) + our_script(None, width, height, count_, model))
             runs.append((seconds, outputs, sum(float(v) for v in log.read_text().split())))

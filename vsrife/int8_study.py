@@ -60,7 +60,7 @@ def study(model: str, names: list[str]) -> dict[str, dict[str, dict[str, float]]
     """``{clip: {variant: {"difference_db", "vs_fp32_psnr"}}}`` for the variants this CPU computes exactly:
     the PSNR difference to fp32's against the true frames, and the PSNR against fp32's frames."""
     network = load_network(model)
-    if not any(True for _ in int8.bodies(network)):
+    if next(int8.bodies(network), None) is None:
         raise RifeError(f"model {model} has no int8 path (its network has no blocks with bodies to quantize)")
     runnable = [n for n in names if VARIANTS[n].top <= int8.activation_top()]
     if not runnable:
