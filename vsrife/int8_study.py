@@ -1,4 +1,5 @@
-"""What the int8 path's choices cost on real footage: activation bits, and which blocks run in int8.
+"""What the int8 path's choices cost on real footage: activation bits, which blocks run in int8, and where
+its loss comes from.
 
     python -m vsrife.int8_study [--model 3.9] [--variants 8bit 7bit ...] [--json FILE]
 
@@ -9,7 +10,9 @@ the tables show, per clip, the mean PSNR difference to ``fp32`` (the original's 
 in dB — the fast paths are held to losing no more than 0.05 dB on any clip — and the mean PSNR against
 ``fp32``'s own frames, which says how close a variant stays to the reference whichever way the truth moves.
 Variants with 8-bit activations run only where the CPU's int8 convolutions take them exactly
-(:func:`~vsrife.arch.int8.activation_top`); elsewhere they are skipped.
+(:func:`~vsrife.arch.int8.activation_top`); elsewhere they are skipped. The ``sim-`` variants run the bodies in
+float32 with only some of the int8 path's rounding applied (weights, activations, or activations per channel,
+which oneDNN's int8 convolutions cannot take): they say where the loss comes from, on any CPU.
 """
 
 from __future__ import annotations
@@ -20,10 +23,13 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from torch import nn
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
 
 from . import cli
 from .arch import int8
+from .arch.kernels import Quantizer
 from .benchmark import quality
 from .errors import RifeError
 from .inference import Interpolator
@@ -31,12 +37,21 @@ from .weights import load_network
 
 
 @dataclass(frozen=True)
+class Simulation:
+    """Which of the int8 path's roundings a float32 body applies."""
+
+    weights: bool  # rounded as the path stores them (int8, one scale per output channel)
+    activations: str | None  # "tensor": over each frame's range, as the path; "channel": per channel; None: exact
+
+
+@dataclass(frozen=True)
 class Variant:
-    """One way to build the int8 path."""
+    """One way to build the int8 path, or to simulate part of it."""
 
     description: str
     top: int  # the activations' largest code: 255 (8 bits) or 127 (7 bits)
     blocks: tuple[int, ...] | None = None  # the blocks whose bodies run in int8 (None: all)
+    simulated: Simulation | None = None
 
 
 VARIANTS = {
@@ -45,14 +60,73 @@ VARIANTS = {
     "8bit-blocks012": Variant("8-bit, block 3's body (the finest) left float32", 255, blocks=(0, 1, 2)),
     "8bit-blocks01": Variant("8-bit, only the two coarsest blocks' bodies in int8", 255, blocks=(0, 1)),
     "7bit-blocks012": Variant("7-bit, block 3's body left float32", 127, blocks=(0, 1, 2)),
+    "sim-8bit": Variant(
+        "simulated: the 8bit path's rounding (checks the simulation)", 255, None, Simulation(True, "tensor")
+    ),
+    "sim-weights": Variant("simulated: int8 weights only, float activations", 255, None, Simulation(True, None)),
+    "sim-activations": Variant(
+        "simulated: 8-bit activations only, float weights", 255, None, Simulation(False, "tensor")
+    ),
+    "sim-channel": Variant(
+        "simulated: int8 weights, 8-bit activations per channel", 255, None, Simulation(True, "channel")
+    ),
+    "sim-channel-activations": Variant(
+        "simulated: 8-bit activations per channel only, float weights", 255, None, Simulation(False, "channel")
+    ),
 }
 DEFAULT_VARIANTS = ["8bit", "7bit", "8bit-blocks012", "8bit-blocks01"]
+
+
+class SimulatedBody(nn.Module):
+    """A body of ``conv -> PReLU/LeakyReLU`` layers in float32 with only the roundings ``simulation`` names:
+    to find where the int8 path loses accuracy, never a path to run."""
+
+    def __init__(self, layers: nn.Sequential, simulation: Simulation, top: int) -> None:
+        super().__init__()
+        self.convs = [pair[0] for pair in layers]
+        self.slopes = [int8.activation_slope(pair[1], pair[0].out_channels) for pair in layers]
+        self.weights = [self._weight(conv.weight.detach().float(), simulation.weights) for conv in self.convs]
+        self.activations = simulation.activations
+        self.top = top
+
+    @staticmethod
+    def _weight(weight: Tensor, rounded: bool) -> Tensor:
+        if not rounded:
+            return weight
+        values, scales = int8.round_weights(weight)
+        return values.float() * scales.reshape(-1, 1, 1, 1)
+
+    def _round(self, x: Tensor) -> Tensor:
+        """``x`` as the next convolution sees it: quantized and back, as :class:`~vsrife.arch.kernels.Quantizer`
+        spans a range (0 included), over the whole tensor or per channel."""
+        if self.activations is None:
+            return x
+        if self.activations == "tensor":
+            quantizer = Quantizer.spanning(float(x.min()), float(x.max()), self.top)
+            return (quantizer.reference(x).float() - quantizer.zero_point) * quantizer.scale
+        lo = x.amin(dim=(0, 2, 3), keepdim=True).clamp(max=0.0)
+        hi = x.amax(dim=(0, 2, 3), keepdim=True).clamp(min=0.0)
+        scale = (hi - lo).clamp(min=1e-8) / self.top
+        zero_point = torch.round(-lo / scale)
+        return (torch.clamp(torch.round(x / scale + zero_point), 0, self.top) - zero_point) * scale
+
+    def forward(self, x: Tensor) -> Tensor:
+        for conv, weight, slope in zip(self.convs, self.weights, self.slopes, strict=True):
+            y = F.conv2d(self._round(x), weight, conv.bias, conv.stride, conv.padding, conv.dilation, conv.groups)
+            x = F.prelu(y, slope)
+        return x
 
 
 def interpolator(network: nn.Module, variant: Variant) -> Interpolator:
     """The int8 path of ``network`` as ``variant`` builds it (on a copy: ``network`` stays float32)."""
     path = Interpolator(network, device="cpu", precision="fast32")
-    int8.quantize_network(path.network, top=variant.top, blocks=variant.blocks)
+    if variant.simulated is None:
+        int8.quantize_network(path.network, top=variant.top, blocks=variant.blocks)
+        return path
+    for block, name, layers in list(int8.bodies(path.network)):
+        if not all(isinstance(layer, nn.Sequential) for layer in layers):
+            raise RifeError("the sim- variants take bodies of convolution + activation layers (3.x, 3.9-4.4)")
+        setattr(block, name, SimulatedBody(layers, variant.simulated, variant.top))
     return path
 
 
@@ -62,7 +136,7 @@ def study(model: str, names: list[str]) -> dict[str, dict[str, dict[str, float]]
     network = load_network(model)
     if next(int8.bodies(network), None) is None:
         raise RifeError(f"model {model} has no int8 path (its network has no blocks with bodies to quantize)")
-    runnable = [n for n in names if VARIANTS[n].top <= int8.activation_top()]
+    runnable = [n for n in names if VARIANTS[n].simulated or VARIANTS[n].top <= int8.activation_top()]
     if not runnable:
         raise RifeError("this CPU's int8 convolutions overflow with 8-bit activations: ask for 7-bit variants")
     for name in sorted(set(names) - set(runnable)):
@@ -77,7 +151,8 @@ def study(model: str, names: list[str]) -> dict[str, dict[str, dict[str, float]]
 def print_table(model: str, results: dict[str, dict[str, dict[str, float]]]) -> None:
     clips = list(results)
     variants = list(next(iter(results.values())))
-    header = f"{'variant':<18} " + " ".join(f"{clip.split('.')[0][:12]:>12}" for clip in clips)
+    width = max(len(name) for name in ["variant", *variants])
+    header = f"{'variant':<{width}} " + " ".join(f"{clip.split('.')[0][:12]:>12}" for clip in clips)
     for key, title, summary in (
         ("difference_db", "PSNR difference to fp32's against the true frames (dB)", ("worst", min)),
         ("vs_fp32_psnr", "PSNR against fp32's frames (dB): how close the path stays to the reference", ("least", min)),
@@ -87,7 +162,9 @@ def print_table(model: str, results: dict[str, dict[str, dict[str, float]]]) -> 
         for name in variants:
             cells = [results[clip][name][key] for clip in clips]
             sign = "+" if key == "difference_db" else ""
-            print(f"{name:<18} " + " ".join(f"{c:>{sign}12.3f}" for c in cells) + f" {summary[1](cells):>{sign}8.3f}")
+            print(
+                f"{name:<{width}} " + " ".join(f"{c:>{sign}12.3f}" for c in cells) + f" {summary[1](cells):>{sign}8.3f}"
+            )
         print()
     for name in variants:
         print(f"  {name}: {VARIANTS[name].description}")

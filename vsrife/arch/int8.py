@@ -49,6 +49,14 @@ def activation_top() -> int:
     return 255 if out[0, 0, 1, 1].item() == centre else 127
 
 
+def round_weights(weight: Tensor) -> tuple[Tensor, Tensor]:
+    """A convolution's float32 weights (``out x in x kh x kw``) as the int8 path stores them: int8 values and
+    one scale per output channel (symmetric, ``max |w| / 127``); ``values * scale`` is what it computes with."""
+    scales = (weight.abs().amax(dim=(1, 2, 3)) / 127).clamp_min(1e-12)
+    values = torch.round(weight / scales.reshape(-1, 1, 1, 1)).clamp(-127, 127).to(torch.int8)
+    return values, scales
+
+
 class Int8Conv2d(nn.Module):
     """A float32 ``nn.Conv2d`` with int8 weights (per output channel), run on uint8 activations:
     ``forward(q, quantizer)`` takes the uint8 channels-last input and how it was quantized, and returns the
@@ -62,8 +70,7 @@ class Int8Conv2d(nn.Module):
         if gain is not None:
             weight = weight * gain.detach().float().reshape(-1, 1, 1, 1)
             bias = bias * gain.detach().float().reshape(-1)
-        self.weight_scales = (weight.abs().amax(dim=(1, 2, 3)) / 127).clamp_min(1e-12)
-        q_weight = torch.round(weight / self.weight_scales.reshape(-1, 1, 1, 1)).clamp(-127, 127).to(torch.int8)
+        q_weight, self.weight_scales = round_weights(weight)
         self.geometry = ([*conv.stride], [*conv.padding], [*conv.dilation], conv.groups)
         # the input scale and zero point given here are placeholders: each call passes its own
         self.packed = torch.ops.onednn.qconv_prepack(q_weight, self.weight_scales, 1.0, 0, *self.geometry, None)
@@ -130,7 +137,8 @@ class Int8ResChain(nn.Module):
         return x
 
 
-def _slope(activation: nn.Module, channels: int) -> Tensor:
+def activation_slope(activation: nn.Module, channels: int) -> Tensor:
+    """The per-channel slopes of a PReLU, or a LeakyReLU's one slope repeated: the activations of int8 chains."""
     if isinstance(activation, nn.PReLU):
         return activation.weight.detach().float()
     if isinstance(activation, nn.LeakyReLU):
@@ -163,7 +171,7 @@ def quantize_network(network: nn.Module, *, top: int | None = None, blocks: Coll
             convs = [Int8Conv2d(unit.conv, gain=unit.beta) for unit in layers]
             replacement = Int8ResChain(convs, layers[0].relu.negative_slope, top)
         else:
-            slopes = [_slope(pair[1], pair[0].out_channels) for pair in layers]
+            slopes = [activation_slope(pair[1], pair[0].out_channels) for pair in layers]
             replacement = Int8Chain([Int8Conv2d(pair[0]) for pair in layers], slopes, top)
         setattr(block, name, replacement)
     return network
