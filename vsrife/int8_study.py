@@ -12,7 +12,9 @@ in dB — the fast paths are held to losing no more than 0.05 dB on any clip —
 Variants with 8-bit activations run only where the CPU's int8 convolutions take them exactly
 (:func:`~vsrife.arch.int8.activation_top`); elsewhere they are skipped. The ``sim-`` variants run the bodies in
 float32 with only some of the int8 path's rounding applied (weights, activations, or activations per channel,
-which oneDNN's int8 convolutions cannot take): they say where the loss comes from, on any CPU.
+which oneDNN's int8 convolutions cannot take): they say where the loss comes from, on any CPU. Some of them are
+calibrated: weights rounded by GPTQ, input channels rescaled by SmoothQuant, both from statistics gathered
+first on fixed frame pairs outside the quality set (:mod:`vsrife.int8_calibration`; a minute or two).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from . import cli
+from . import cli, int8_calibration
 from .arch import int8
 from .arch.kernels import Quantizer
 from .benchmark import quality
@@ -38,10 +40,17 @@ from .weights import load_network
 
 @dataclass(frozen=True)
 class Simulation:
-    """Which of the int8 path's roundings a float32 body applies."""
+    """Which of the int8 path's roundings a float32 body applies, and how."""
 
-    weights: bool  # rounded as the path stores them (int8, one scale per output channel)
+    # "nearest": rounded as the path stores them (int8, one scale per output channel); "gptq": to the same
+    # grid by GPTQ (:mod:`vsrife.int8_calibration`); None: exact
+    weights: str | None
     activations: str | None  # "tensor": over each frame's range, as the path; "channel": per channel; None: exact
+    smoothing: float | None = None  # SmoothQuant's alpha: input channels rescaled by calibrated scales first
+
+    @property
+    def calibrated(self) -> bool:
+        return self.weights == "gptq" or self.smoothing is not None
 
 
 @dataclass(frozen=True)
@@ -61,17 +70,38 @@ VARIANTS = {
     "8bit-blocks01": Variant("8-bit, only the two coarsest blocks' bodies in int8", 255, blocks=(0, 1)),
     "7bit-blocks012": Variant("7-bit, block 3's body left float32", 127, blocks=(0, 1, 2)),
     "sim-8bit": Variant(
-        "simulated: the 8bit path's rounding (checks the simulation)", 255, None, Simulation(True, "tensor")
+        "simulated: the 8bit path's rounding (checks the simulation)", 255, None, Simulation("nearest", "tensor")
     ),
-    "sim-weights": Variant("simulated: int8 weights only, float activations", 255, None, Simulation(True, None)),
+    "sim-weights": Variant("simulated: int8 weights only, float activations", 255, None, Simulation("nearest", None)),
     "sim-activations": Variant(
-        "simulated: 8-bit activations only, float weights", 255, None, Simulation(False, "tensor")
+        "simulated: 8-bit activations only, float weights", 255, None, Simulation(None, "tensor")
     ),
     "sim-channel": Variant(
-        "simulated: int8 weights, 8-bit activations per channel", 255, None, Simulation(True, "channel")
+        "simulated: int8 weights, 8-bit activations per channel", 255, None, Simulation("nearest", "channel")
     ),
     "sim-channel-activations": Variant(
-        "simulated: 8-bit activations per channel only, float weights", 255, None, Simulation(False, "channel")
+        "simulated: 8-bit activations per channel only, float weights", 255, None, Simulation(None, "channel")
+    ),
+    "sim-gptq": Variant(
+        "simulated: int8 weights rounded by GPTQ, 8-bit activations", 255, None, Simulation("gptq", "tensor")
+    ),
+    "sim-gptq-weights": Variant(
+        "simulated: int8 weights rounded by GPTQ only, float activations", 255, None, Simulation("gptq", None)
+    ),
+    "sim-smooth": Variant(
+        "simulated: SmoothQuant (alpha 0.5), then the 8bit path's rounding",
+        255,
+        simulated=Simulation("nearest", "tensor", 0.5),
+    ),
+    "sim-smooth-gptq": Variant(
+        "simulated: SmoothQuant (alpha 0.5), weights by GPTQ, 8-bit activations",
+        255,
+        simulated=Simulation("gptq", "tensor", 0.5),
+    ),
+    "sim-smooth-activations": Variant(
+        "simulated: SmoothQuant (alpha 0.5), 8-bit activations only, float weights",
+        255,
+        simulated=Simulation(None, "tensor", 0.5),
     ),
 }
 DEFAULT_VARIANTS = ["8bit", "7bit", "8bit-blocks012", "8bit-blocks01"]
@@ -79,22 +109,52 @@ DEFAULT_VARIANTS = ["8bit", "7bit", "8bit-blocks012", "8bit-blocks01"]
 
 class SimulatedBody(nn.Module):
     """A body of ``conv -> PReLU/LeakyReLU`` layers in float32 with only the roundings ``simulation`` names:
-    to find where the int8 path loses accuracy, never a path to run."""
+    to find where the int8 path loses accuracy, never a path to run. Calibrated simulations take each
+    layer's :class:`~vsrife.int8_calibration.InputStatistics` (``statistics``, in the layers' order)."""
 
-    def __init__(self, layers: nn.Sequential, simulation: Simulation, top: int) -> None:
+    def __init__(
+        self,
+        layers: nn.Sequential,
+        simulation: Simulation,
+        top: int,
+        statistics: list[int8_calibration.InputStatistics] | None = None,
+    ) -> None:
         super().__init__()
         self.convs = [pair[0] for pair in layers]
         self.slopes = [int8.activation_slope(pair[1], pair[0].out_channels) for pair in layers]
-        self.weights = [self._weight(conv.weight.detach().float(), simulation.weights) for conv in self.convs]
+        if simulation.calibrated and statistics is None:
+            raise ValueError("a calibrated simulation needs the layers' input statistics")
+        self.divisors: list[Tensor | None] = []  # smoothing: each layer's input is divided by these
+        self.weights: list[Tensor] = []
+        for i, conv in enumerate(self.convs):
+            stats = statistics[i] if statistics is not None else None
+            weight, divisor = self._weight(conv.weight.detach().float(), simulation, stats)
+            self.weights.append(weight)
+            self.divisors.append(divisor)
         self.activations = simulation.activations
         self.top = top
 
     @staticmethod
-    def _weight(weight: Tensor, rounded: bool) -> Tensor:
-        if not rounded:
-            return weight
-        values, scales = int8.round_weights(weight)
-        return values.float() * scales.reshape(-1, 1, 1, 1)
+    def _weight(
+        weight: Tensor, simulation: Simulation, stats: int8_calibration.InputStatistics | None
+    ) -> tuple[Tensor, Tensor | None]:
+        """The weights the simulated convolution computes with, and the smoothing's divisors of its input."""
+        divisor = None
+        second_moments = stats.second_moments if stats is not None else None
+        if simulation.smoothing is not None and stats is not None:
+            scales = int8_calibration.smoothing_scales(weight, stats.peaks, simulation.smoothing)
+            weight = weight * scales.reshape(1, -1, 1, 1)
+            divisor = scales.reshape(1, -1, 1, 1)
+            # E[(x/s)(x/s)ᵀ]: each input channel's kh * kw unfolded columns divided by its scale
+            per_column = (1 / scales).repeat_interleave(weight.shape[2] * weight.shape[3])
+            second_moments = stats.second_moments * per_column[:, None] * per_column[None, :]
+        if simulation.weights == "nearest":
+            values, scales = int8.round_weights(weight)
+            weight = values.float() * scales.reshape(-1, 1, 1, 1)
+        elif simulation.weights == "gptq":
+            assert second_moments is not None
+            weight = int8_calibration.gptq_round(weight, second_moments)
+        return weight, divisor
 
     def _round(self, x: Tensor) -> Tensor:
         """``x`` as the next convolution sees it: quantized and back, as :class:`~vsrife.arch.kernels.Quantizer`
@@ -111,22 +171,30 @@ class SimulatedBody(nn.Module):
         return (torch.clamp(torch.round(x / scale + zero_point), 0, self.top) - zero_point) * scale
 
     def forward(self, x: Tensor) -> Tensor:
-        for conv, weight, slope in zip(self.convs, self.weights, self.slopes, strict=True):
+        for conv, weight, slope, divisor in zip(self.convs, self.weights, self.slopes, self.divisors, strict=True):
+            x = x if divisor is None else x / divisor
             y = F.conv2d(self._round(x), weight, conv.bias, conv.stride, conv.padding, conv.dilation, conv.groups)
             x = F.prelu(y, slope)
         return x
 
 
-def interpolator(network: nn.Module, variant: Variant) -> Interpolator:
-    """The int8 path of ``network`` as ``variant`` builds it (on a copy: ``network`` stays float32)."""
+def interpolator(
+    network: nn.Module, variant: Variant, statistics: dict[str, int8_calibration.InputStatistics] | None = None
+) -> Interpolator:
+    """The int8 path of ``network`` as ``variant`` builds it (on a copy: ``network`` stays float32);
+    calibrated variants take ``statistics`` from :func:`vsrife.int8_calibration.collect`."""
     path = Interpolator(network, device="cpu", precision="fast32")
     if variant.simulated is None:
         int8.quantize_network(path.network, top=variant.top, blocks=variant.blocks)
         return path
+    names = {id(conv): name for name, conv in int8_calibration.body_convolutions(path.network).items()}
     for block, name, layers in list(int8.bodies(path.network)):
         if not all(isinstance(layer, nn.Sequential) for layer in layers):
             raise RifeError("the sim- variants take bodies of convolution + activation layers (3.x, 3.9-4.4)")
-        setattr(block, name, SimulatedBody(layers, variant.simulated, variant.top))
+        layer_statistics = None
+        if statistics is not None:
+            layer_statistics = [statistics[names[id(pair[0])]] for pair in layers]
+        setattr(block, name, SimulatedBody(layers, variant.simulated, variant.top, layer_statistics))
     return path
 
 
@@ -141,8 +209,11 @@ def study(model: str, names: list[str]) -> dict[str, dict[str, dict[str, float]]
         raise RifeError("this CPU's int8 convolutions overflow with 8-bit activations: ask for 7-bit variants")
     for name in sorted(set(names) - set(runnable)):
         print(f"skipped {name}: this CPU's int8 convolutions overflow with 8-bit activations", file=sys.stderr)
+    statistics = None
+    if any(VARIANTS[n].simulated and VARIANTS[n].simulated.calibrated for n in runnable):
+        statistics = int8_calibration.collect(network)
     paths = {"fp32": Interpolator(network, device="cpu", precision="fp32")}
-    paths.update({name: interpolator(network, VARIANTS[name]) for name in runnable})
+    paths.update({name: interpolator(network, VARIANTS[name], statistics) for name in runnable})
     results = quality(paths, real_weights=True)
     keys = ("difference_db", "vs_fp32_psnr")
     return {clip: {n: {k: v[n][k] for k in keys} for n in runnable} for clip, v in results.items()}
