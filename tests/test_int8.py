@@ -199,7 +199,7 @@ def test_gptq_rounds_to_the_grid_with_less_output_error(official_weights):
         delta = (weight - rounded).reshape(weight.shape[0], -1).double()
         return torch.einsum("oi,ij,oj->", delta, moments.double(), delta).item()
 
-    # measured: 0.2 of nearest's error on this layer
+    # measured: 1.4% of nearest's error on this layer (in-sample: the statistics GPTQ was fitted to)
     assert output_error(gptq) < 0.5 * output_error(nearest)
 
 
