@@ -61,6 +61,7 @@ class Variant:
     top: int  # the activations' largest code: 255 (8 bits) or 127 (7 bits)
     blocks: tuple[int, ...] | None = None  # the blocks whose bodies run in int8 (None: all)
     simulated: Simulation | None = None
+    wide_finest: int = 0  # simulated: the finest blocks whose activations get 16 bits (two uint8 planes)
 
 
 VARIANTS = {
@@ -98,12 +99,25 @@ VARIANTS = {
         255,
         simulated=Simulation("gptq", "tensor", 0.5),
     ),
+    "sim-gptq-wide1": Variant(
+        "simulated: GPTQ weights, 8-bit activations, the finest block's 16-bit (two uint8 planes)",
+        255,
+        simulated=Simulation("gptq", "tensor"),
+        wide_finest=1,
+    ),
+    "sim-gptq-wide2": Variant(
+        "simulated: GPTQ weights, 8-bit activations, the two finest blocks' 16-bit",
+        255,
+        simulated=Simulation("gptq", "tensor"),
+        wide_finest=2,
+    ),
     "sim-smooth-activations": Variant(
         "simulated: SmoothQuant (alpha 0.5), 8-bit activations only, float weights",
         255,
         simulated=Simulation(None, "tensor", 0.5),
     ),
 }
+WIDE_TOP = 65535  # 16-bit activation codes: a high and a low uint8 plane, each run through the convolution
 DEFAULT_VARIANTS = ["8bit", "7bit", "8bit-blocks012", "8bit-blocks01"]
 
 
@@ -161,11 +175,13 @@ class SimulatedBody(nn.Module):
         spans a range (0 included), over the whole tensor or per channel."""
         if self.activations is None:
             return x
-        if self.activations == "tensor":
+        if self.activations == "tensor" and self.top <= 255:
             quantizer = Quantizer.spanning(float(x.min()), float(x.max()), self.top)
             return (quantizer.reference(x).float() - quantizer.zero_point) * quantizer.scale
-        lo = x.amin(dim=(0, 2, 3), keepdim=True).clamp(max=0.0)
-        hi = x.amax(dim=(0, 2, 3), keepdim=True).clamp(min=0.0)
+        # per channel, or wider codes than a uint8's (two planes): the same arithmetic in float
+        dims = (0, 2, 3) if self.activations == "channel" else (0, 1, 2, 3)
+        lo = x.amin(dim=dims, keepdim=True).clamp(max=0.0)
+        hi = x.amax(dim=dims, keepdim=True).clamp(min=0.0)
         scale = (hi - lo).clamp(min=1e-8) / self.top
         zero_point = torch.round(-lo / scale)
         return (torch.clamp(torch.round(x / scale + zero_point), 0, self.top) - zero_point) * scale
@@ -188,13 +204,16 @@ def interpolator(
         int8.quantize_network(path.network, top=variant.top, blocks=variant.blocks)
         return path
     names = {id(conv): name for name, conv in int8_calibration.body_convolutions(path.network).items()}
+    blocks = list(getattr(path.network, "blocks", []))
+    wide = {id(block) for block in blocks[len(blocks) - variant.wide_finest :]}
     for block, name, layers in list(int8.bodies(path.network)):
         if not all(isinstance(layer, nn.Sequential) for layer in layers):
             raise RifeError("the sim- variants take bodies of convolution + activation layers (3.x, 3.9-4.4)")
         layer_statistics = None
         if statistics is not None:
             layer_statistics = [statistics[names[id(pair[0])]] for pair in layers]
-        setattr(block, name, SimulatedBody(layers, variant.simulated, variant.top, layer_statistics))
+        top = WIDE_TOP if id(block) in wide else variant.top
+        setattr(block, name, SimulatedBody(layers, variant.simulated, top, layer_statistics))
     return path
 
 
