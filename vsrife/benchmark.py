@@ -85,6 +85,13 @@ def frames(width: int, height: int, count: int, start: int = 30) -> list[torch.T
     return [to_tensor(rgb.get_frame(n)) for n in range(count)]
 
 
+def sample_rgb(name: str) -> vs.VideoNode:
+    """Sample clip ``name`` decoded frame-exactly and as RGB float, the network's input (BT.709 from 1280
+    wide, BT.601 below)."""
+    source = core.bs.VideoSource(str(sample_path(name)))
+    return source.resize.Bicubic(format=vs.RGBS, matrix_in_s="709" if source.width >= 1280 else "170m")
+
+
 def to_tensor(frame: vs.VideoFrame) -> torch.Tensor:
     return torch.from_numpy(np.stack([np.asarray(frame[p]) for p in range(3)]))[None].clone()
 
@@ -190,8 +197,7 @@ def quality(paths: dict[str, Interpolator], real_weights: bool) -> dict[str, dic
     weights, on a few triplets: the truth means nothing there)."""
     results: dict[str, dict[str, dict[str, float]]] = {}
     for clip_name, centres in (TRIPLETS if real_weights else RANDOM_WEIGHT_TRIPLETS).items():
-        source = core.bs.VideoSource(str(sample_path(clip_name)))
-        rgb = source.resize.Bicubic(format=vs.RGBS, matrix_in_s="709" if source.width >= 1280 else "170m")
+        rgb = sample_rgb(clip_name)
         truth_scores: dict[str, list[float]] = {name: [] for name in paths}
         agreement: dict[str, list[float]] = {name: [] for name in paths}
         for n in centres:

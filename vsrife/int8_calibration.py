@@ -19,15 +19,11 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-import vapoursynth as vs
 from torch import Tensor, nn
 
 from .arch import int8
-from .benchmark import to_tensor
+from .benchmark import sample_rgb, to_tensor
 from .inference import Interpolator
-from .samples import sample_path
-
-core = vs.core
 
 # middle frames n of calibration pairs (n - 1, n + 1): natural footage, animation, titles, end credits, a face
 CALIBRATION_FRAMES = {
@@ -81,8 +77,7 @@ def collect(
     handles = [conv.register_forward_pre_hook(record(n, conv)) for n, conv in body_convolutions(path.network).items()]
     try:
         for clip_name, centres in (frames or CALIBRATION_FRAMES).items():
-            source = core.bs.VideoSource(str(sample_path(clip_name)))
-            rgb = source.resize.Bicubic(format=vs.RGBS, matrix_in_s="709" if source.width >= 1280 else "170m")
+            rgb = sample_rgb(clip_name)
             for n in centres:
                 before, after = (to_tensor(rgb.get_frame(i)) for i in (n - 1, n + 1))
                 path.interpolate(before, after, 0.5)

@@ -21,16 +21,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import vapoursynth as vs
 
 from . import cli
-from .benchmark import TRIPLETS, psnr, to_tensor
+from .benchmark import TRIPLETS, psnr, sample_rgb, to_tensor
 from .inference import Interpolator
 from .metrics import quantize, ssim_matlab
-from .samples import sample_path
 from .weights import load_network
-
-core = vs.core
 
 TUNING = {
     name: TRIPLETS[name] for name in ("bikes.mp4", "bigbuckbunny.mp4", "face_noface.mov", "carphone_pristine.mp4")
@@ -62,11 +58,6 @@ def settings_for(width: int, can_ensemble: bool, all_scales: bool) -> list[Setti
     return [Setting(e, s) for s in scales for e in ((False, True) if can_ensemble else (False,))]
 
 
-def rgb_of(name: str) -> vs.VideoNode:
-    source = core.bs.VideoSource(str(sample_path(name)))
-    return source.resize.Bicubic(format=vs.RGBS, matrix_in_s="709" if source.width >= 1280 else "170m")
-
-
 def study(models: list[str], precision: str | None) -> dict:
     """``{model: {clip: {setting: {"psnr", "ssim", "cost"}}}}``, each figure the mean over the clip's triplets."""
     results: dict = {}
@@ -76,7 +67,7 @@ def study(models: list[str], precision: str | None) -> dict:
         per_clip: dict = {}
         for group, clips in (("tuning", TUNING), ("held-out", HELD_OUT)):
             for name, centres in clips.items():
-                rgb = rgb_of(name)
+                rgb = sample_rgb(name)
                 settings = settings_for(rgb.width, can, all_scales=model == models[0])
                 paths = {
                     s: Interpolator(network, scale=s.scale, ensemble=s.ensemble, device="cpu", precision=precision)
