@@ -194,6 +194,13 @@ class SimulatedBody(nn.Module):
         return x
 
 
+def check_simulable(network: nn.Module) -> None:
+    """The sim- variants rebuild bodies of ``conv -> activation`` pairs; anything else is a clear error."""
+    for _, _, layers in int8.bodies(network):
+        if not all(isinstance(layer, nn.Sequential) for layer in layers):
+            raise RifeError("the sim- variants take bodies of convolution + activation layers (3.x, 3.9-4.4)")
+
+
 def interpolator(
     network: nn.Module, variant: Variant, statistics: dict[str, int8_calibration.InputStatistics] | None = None
 ) -> Interpolator:
@@ -203,12 +210,11 @@ def interpolator(
     if variant.simulated is None:
         int8.quantize_network(path.network, top=variant.top, blocks=variant.blocks)
         return path
+    check_simulable(path.network)
     names = {id(conv): name for name, conv in int8_calibration.body_convolutions(path.network).items()}
     blocks = list(getattr(path.network, "blocks", []))
     wide = {id(block) for block in blocks[len(blocks) - variant.wide_finest :]}
     for block, name, layers in list(int8.bodies(path.network)):
-        if not all(isinstance(layer, nn.Sequential) for layer in layers):
-            raise RifeError("the sim- variants take bodies of convolution + activation layers (3.x, 3.9-4.4)")
         layer_statistics = None
         if statistics is not None:
             layer_statistics = [statistics[names[id(pair[0])]] for pair in layers]
@@ -228,6 +234,8 @@ def study(model: str, names: list[str]) -> dict[str, dict[str, dict[str, float]]
         raise RifeError("this CPU's int8 convolutions overflow with 8-bit activations: ask for 7-bit variants")
     for name in sorted(set(names) - set(runnable)):
         print(f"skipped {name}: this CPU's int8 convolutions overflow with 8-bit activations", file=sys.stderr)
+    if any(VARIANTS[n].simulated for n in runnable):
+        check_simulable(network)  # before a minute of calibration, not after
     statistics = None
     if any(VARIANTS[n].simulated and VARIANTS[n].simulated.calibrated for n in runnable):
         statistics = int8_calibration.collect(network)
