@@ -406,6 +406,31 @@ def test_chained_filters_on_shared_stream_threads_finish():
     assert result.stdout.split()[-1] == "24"
 
 
+@pytest.mark.parametrize("options", ["num_streams=1", "num_streams=2", "dedup=True"])
+def test_filter_nodes_keep_no_rgb_frames_in_the_frame_cache(options):
+    """The filter's own nodes carry RGB float frames (12 bytes a pixel) that one consumer asks for once:
+    VapourSynth's automatic caches there grew by one such frame per output frame (1 GB at 1080p after 36
+    frames). Its output node may cache (a few source-format frames). In a fresh process: the core's cache
+    total counts every node alive."""
+    width, height = 640, 360
+    code = (
+        "import vapoursynth as vs\n"
+        "from vsrife.samples import sample_path\n"
+        f"clip = vs.core.bs.VideoSource(str(sample_path('bikes.mp4')))[:16].resize.Bicubic({width}, {height})\n"
+        "for f in clip.frames(): pass\n"
+        "before = vs.core.used_cache_size\n"
+        f"out = clip.rife.RIFE(multi=2, sc=False, {options})\n"
+        "for f in out.frames(prefetch=2): pass\n"
+        "print(out.num_frames, vs.core.used_cache_size - before)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False)
+    assert result.returncode == 0, result.stderr
+    frames, growth = map(int, result.stdout.split()[-2:])
+    rgb_frame = width * height * 3 * 4
+    assert frames == 32
+    assert growth < 4 * rgb_frame, f"{growth / rgb_frame:.1f} RGB frames cached"
+
+
 # --- examples -----------------------------------------------------------------------------------------
 
 

@@ -23,6 +23,8 @@ from typing import Any
 
 import vapoursynth as vs
 
+from .nodes import uncached
+
 core = vs.core
 
 UNSPECIFIED = 2  # _Matrix/_Transfer/_Primaries value meaning "not known"
@@ -163,7 +165,7 @@ class Converter:
         # The resizers prefer a frame's colorimetry props to their arguments, and invalid ones stop them (a
         # YUV frame with _Matrix=0): they convert frames without those props, everything given as arguments
         # read from the props of the frames as they are (the FrameEval's prop source).
-        bare = clip.std.RemoveFrameProps(COLORIMETRY_PROPS)
+        bare = uncached(clip.std.RemoveFrameProps(COLORIMETRY_PROPS))
 
         def convert(c: Colorimetry) -> vs.VideoNode:
             if self.format.color_family == vs.GRAY:
@@ -180,7 +182,7 @@ class Converter:
     def from_rgb(self, rgb: vs.VideoNode, props_src: vs.VideoNode) -> vs.VideoNode:
         """RGBS ``rgb`` back in the source format, with the colorimetry of the matching ``props_src`` frame."""
         nodes: dict[Colorimetry, vs.VideoNode] = {}
-        rgb = rgb.std.RemoveFrameProps(COLORIMETRY_PROPS)  # the left frame's, as RGB: see to_rgb
+        rgb = uncached(rgb.std.RemoveFrameProps(COLORIMETRY_PROPS))  # the left frame's, as RGB: see to_rgb
 
         def convert(c: Colorimetry) -> vs.VideoNode:
             if self.format.color_family == vs.RGB:
@@ -206,8 +208,8 @@ class Converter:
             node = nodes.get(c)
             if node is None:
                 with self._lock:
-                    node = nodes.setdefault(c, convert(c))
+                    node = nodes.setdefault(c, uncached(convert(c)))
             return node
 
         sources = [props_src] if extra_src is None else [props_src, extra_src]
-        return core.std.FrameEval(template, pick, prop_src=props_src, clip_src=sources)
+        return uncached(core.std.FrameEval(template, pick, prop_src=props_src, clip_src=sources))

@@ -24,6 +24,7 @@ from fractions import Fraction
 
 import vapoursynth as vs
 
+from .nodes import shifted
 from .scene import small_gray
 
 core = vs.core
@@ -85,15 +86,6 @@ def find_run(s: int, scores: Callable[[int], float], cut_after: Callable[[int], 
 def window(max_run: int) -> range:
     """Offsets from ``s`` of the source frames :func:`find_run` may look at."""
     return range(-max_run + 1, max_run + 1)
-
-
-def shifted(clip: vs.VideoNode, offset: int) -> vs.VideoNode:
-    """``clip`` with frame ``s`` showing frame ``s + offset``, clamped to the clip."""
-    if offset > 0:
-        return clip[offset:] + clip[-1] * offset
-    if offset < 0:
-        return clip[0] * -offset + clip[:offset]
-    return clip
 
 
 def marks(clip: vs.VideoNode, cut_after: Callable[[int, list[vs.VideoFrame]], bool] | None,

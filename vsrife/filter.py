@@ -46,6 +46,7 @@ from .inference import (
     check_precision,
     timestep_models,
 )
+from .nodes import shifted, uncached
 from .scene import DEFAULT_THRESHOLD, marked_cut, scene_change_stats
 from .timing import FrameMap, factor_from_args
 from .weights import default_manifest, load_network
@@ -406,7 +407,7 @@ class _Graph:
         self.cache = _FrameCache(2 * settings.streams + 2)
         self.converter = Converter(clip, lambda message: log(message, vs.MESSAGE_TYPE_WARNING))
 
-        following = clip[1:] + clip[-1]
+        following = shifted(clip, 1)
         self.left = self.map.spread(clip)
         self.right = self.map.spread(following)
         stats = scene_change_stats(clip) if settings.sc else None
@@ -415,12 +416,12 @@ class _Graph:
         self.runs = self.map.spread(self._runs(clip, stats)) if settings.dedup else None
         rgb = self.converter.to_rgb()
         if self.runs is None:
-            left_rgb, right_rgb = self.map.spread(rgb), self.map.spread(rgb[1:] + rgb[-1])
+            left_rgb, right_rgb = self.map.spread(rgb), self.map.spread(shifted(rgb, 1))
         else:
             left_rgb, right_rgb = self._paired_sources(rgb)
         interpolated_rgb = self._interpolate(left_rgb, right_rgb)
         interpolated = self.converter.from_rgb(interpolated_rgb, self.left)
-        self.interpolated = core.std.CopyFrameProps(interpolated, self.left)
+        self.interpolated = uncached(core.std.CopyFrameProps(interpolated, self.left))
         self._blends: dict[Fraction, vs.VideoNode] = {}
         self.output = self._assemble()
 
@@ -453,18 +454,18 @@ class _Graph:
 
     def _paired_sources(self, rgb: vs.VideoNode) -> tuple[vs.VideoNode, vs.VideoNode]:
         """Per output frame, the RGB source frames of :meth:`_pair` (chosen among shifted copies)."""
-        shifted = {o: self.map.spread(dedup_rules.shifted(rgb, o)) for o in dedup_rules.window(self.settings.dedup_max)}
+        copies = {o: self.map.spread(shifted(rgb, o)) for o in dedup_rules.window(self.settings.dedup_max)}
 
         def choose(side: int):
             def select(n: int, f: vs.VideoFrame) -> vs.VideoNode:
-                return shifted[self._pair(n, f.props)[side] - self.map.source(n)]
+                return copies[self._pair(n, f.props)[side] - self.map.source(n)]
 
             return select
 
         assert self.runs is not None
-        template = shifted[0]
+        template = copies[0]
         return tuple(  # type: ignore[return-value]
-            core.std.FrameEval(template, choose(side), prop_src=self.runs, clip_src=list(shifted.values()))
+            uncached(core.std.FrameEval(template, choose(side), prop_src=self.runs, clip_src=list(copies.values())))
             for side in (0, 1)
         )
 
@@ -474,14 +475,12 @@ class _Graph:
         k = self.settings.streams
         inputs = [left_rgb, right_rgb] + ([self.runs] if self.runs is not None else [])
         if k == 1:
-            return left_rgb.std.ModifyFrame(inputs, self._callback(1, 0))
-        branches = [
-            left_rgb.std.SelectEvery(k, i).std.ModifyFrame(
-                [c.std.SelectEvery(k, i) for c in inputs], self._callback(k, i)
-            )
-            for i in range(k)
-        ]
-        return core.std.Interleave(branches)
+            return uncached(left_rgb.std.ModifyFrame(inputs, self._callback(1, 0)))
+        branches = []
+        for i in range(k):
+            selected = [uncached(c.std.SelectEvery(k, i)) for c in inputs]
+            branches.append(uncached(selected[0].std.ModifyFrame(selected, self._callback(k, i))))
+        return uncached(core.std.Interleave(branches))
 
     def _callback(self, k: int, branch: int):
         def interpolate(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:

@@ -12,6 +12,8 @@ from fractions import Fraction
 
 import vapoursynth as vs
 
+from .nodes import uncached
+
 core = vs.core
 
 
@@ -41,9 +43,10 @@ class FrameMap:
 
     def spread(self, clip: vs.VideoNode) -> vs.VideoNode:
         """Output frame ``n`` -> ``clip``'s frame ``source(n)``, with fps and per-frame durations divided by
-        the factor (``Interleave`` and ``SelectEvery`` adjust both, also for variable-rate clips)."""
-        spread = core.std.Interleave([clip] * self.num)
-        return spread.std.SelectEvery(self.den, 0) if self.den > 1 else spread
+        the factor (``Interleave`` and ``SelectEvery`` adjust both, also for variable-rate clips). The spread
+        nodes keep no frames of their own: ``clip``'s cache, if any, serves repeated requests."""
+        spread = uncached(core.std.Interleave([clip] * self.num))
+        return uncached(spread.std.SelectEvery(self.den, 0)) if self.den > 1 else spread
 
 
 def factor_from_args(
