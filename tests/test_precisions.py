@@ -72,6 +72,27 @@ def test_another_cpu_or_torch_measures_again(cache):
     assert not choice.cached and len(json.loads(cache.read_text())) == 2
 
 
+def test_a_verdict_is_not_reused_when_the_cpu_shows_other_features_or_onednn_is_capped(cache, monkeypatch):
+    """A VM keeps its CPU's name when the host hides AMX; oneDNN can be told to use fewer instructions.
+    Either changes which path is fastest, so neither may reuse a verdict measured without it."""
+    features = precisions.cpu_features()
+    assert features != "unknown"  # Linux: /proc/cpuinfo
+    monkeypatch.setattr(precisions, "cpu_features", lambda: "avx2")
+    hidden = precisions._cache_key(precisions.cpu_name(), 2)
+    monkeypatch.setattr(precisions, "cpu_features", lambda: features)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    capped = precisions._cache_key(precisions.cpu_name(), 2)
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
+    plain = precisions._cache_key(precisions.cpu_name(), 2)
+    assert len({hidden, capped, plain}) == 3
+    verdict = {"precision": "bf16", "cpu": "x", "cores": 2, "torch": torch.__version__, "seconds": {"bf16": 0.1}}
+    key = precisions._cache_key(precisions.cpu_name(), precisions.os.cpu_count() or 1)
+    cache.write_text(json.dumps({key: verdict}))
+    assert precisions.choose().cached
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_BF16")  # read by a new process's oneDNN; key only here
+    assert not precisions.choose().cached
+
+
 def _provisional_verdict(cache, busy: float) -> None:
     key = precisions._cache_key(precisions.cpu_name(), precisions.os.cpu_count() or 1)
     verdict = {"precision": "bf16", "cpu": "x", "cores": 2, "torch": torch.__version__, "busy": busy}

@@ -402,17 +402,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def cpu_features() -> str:
-    """The vector features that decide which path is fast, as /proc/cpuinfo names them (Linux)."""
-    wanted = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
-    try:
-        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
-    except (OSError, StopIteration):
-        return "unknown"
-    present = set(flags.split(":", 1)[1].split())
-    return " ".join(f for f in wanted if f in present) or "none of " + " ".join(wanted)
-
-
 def print_machine(results: dict) -> precisions.Choice:
     peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
     choice = precisions.choose()
@@ -421,7 +410,7 @@ def print_machine(results: dict) -> precisions.Choice:
     probe = measurement.seconds
     results["machine"] = {
         "cpu": precisions.cpu_name(),
-        "features": cpu_features(),
+        "features": precisions.cpu_features(),
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "peaks": peaks,
@@ -430,7 +419,8 @@ def print_machine(results: dict) -> precisions.Choice:
         "default": choice.precision,
         "verdict": choice.describe(),
     }
-    print(f"{precisions.cpu_name()} ({cpu_features()}), {os.cpu_count()} cores, {torch.get_num_threads()} threads")
+    cpu = f"{precisions.cpu_name()} ({precisions.cpu_features()})"
+    print(f"{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} threads")
     print(f"matmul peak now: fp32 {peaks['fp32']:.1f} GFLOP/s, bf16 {peaks['bf16']:.1f} GFLOP/s")
     print(
         "probe now (body convolutions of a 720p frame): "

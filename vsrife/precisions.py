@@ -18,7 +18,8 @@ Which path is fastest depends on the CPU far more than on its feature flags: bfl
 still lose to float32. So the default on a CPU is measured (:func:`choose`): the network's typical
 convolution shapes are timed on each path, then whole frames on the reference, ``fast32`` and the fastest of
 the rest (convolutions alone can mislead); the fastest whole frames win, and the verdict is cached per CPU
-model, core count and torch version in the user cache folder. ``precision=`` always overrides it.
+model, vector features, core count, torch version (and oneDNN's ISA cap, if set) in the user cache folder.
+``precision=`` always overrides it.
 
 Other programs running at the same time distort such a measurement (one taken during a test run here saw
 the int8 path at 1.24x float32 instead of 2.09x). So each path counts its fastest round, and the probe notes
@@ -179,8 +180,29 @@ def cache_path() -> Path:
     return Path(os.environ.get(CACHE_ENV) or platformdirs.user_cache_dir("vsrife")) / "precision.json"
 
 
+# the vector features that decide which path is fast, as /proc/cpuinfo names them
+PATH_FEATURES = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
+# oneDNN's own cap on the instructions it uses (its documented variables): it changes its kernels, not the CPU
+ISA_CAP_ENV = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
+
+
+def cpu_features() -> str:
+    """Which of :data:`PATH_FEATURES` this CPU reports (Linux), space-separated."""
+    try:
+        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
+    except (OSError, StopIteration):
+        return "unknown"
+    present = set(flags.split(":", 1)[1].split())
+    return " ".join(f for f in PATH_FEATURES if f in present) or "none of " + " ".join(PATH_FEATURES)
+
+
 def _cache_key(cpu: str, cores: int) -> str:
-    return f"{cpu} | {cores} cores | torch {torch.__version__} | probe {PROBE_VERSION}"
+    """What a verdict holds for. The features too, not only the model name: a VM's CPU keeps its name when a
+    host or hypervisor hides AMX, and the verdict flips with it (``bf16`` is 2x ``fast32`` with AMX here,
+    slower than it without)."""
+    caps = [f"{name}={os.environ[name]}" for name in ISA_CAP_ENV if os.environ.get(name)]
+    parts = [cpu, cpu_features(), f"{cores} cores", f"torch {torch.__version__}", f"probe {PROBE_VERSION}", *caps]
+    return " | ".join(parts)
 
 
 def _read_cache() -> dict:
