@@ -11,6 +11,8 @@ import pytest
 import torch
 
 from vsrife import precisions, weights
+from vsrife.benchmark import sample_rgb
+from vsrife.benchmark import to_tensor as frame_tensor
 
 ROOT = Path(__file__).resolve().parents[1]
 OFFICIAL = ("3.1", "3.5", "3.8", "3.9")
@@ -57,21 +59,14 @@ class SampleClip:
     ``crop`` = (left, top, width, height) keeps a part of each frame (cheaper tests on HD clips)."""
 
     def __init__(self, name: str, crop: tuple[int, int, int, int] | None = None) -> None:
-        import vapoursynth as vs
-
-        from vsrife.samples import sample_path
-
-        source = vs.core.bs.VideoSource(str(sample_path(name)))
-        matrix = "709" if source.width >= 1280 else "170m"
-        self.rgb = source.resize.Bicubic(format=vs.RGBS, matrix_in_s=matrix)
+        self.rgb = sample_rgb(name)
         if crop is not None:
             left, top, width, height = crop
             self.rgb = self.rgb.std.CropAbs(width, height, left, top)
         self.num_frames = self.rgb.num_frames
 
     def frame(self, n: int) -> torch.Tensor:
-        f = self.rgb.get_frame(n)
-        return torch.from_numpy(np.stack([np.asarray(f[p]) for p in range(3)]))[None].clone()
+        return frame_tensor(self.rgb.get_frame(n))
 
 
 @pytest.fixture(scope="session")

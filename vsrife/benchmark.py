@@ -411,6 +411,7 @@ def print_machine(results: dict) -> precisions.Choice:
     results["machine"] = {
         "cpu": precisions.cpu_name(),
         "features": precisions.cpu_features(),
+        "onednn_caps": precisions.onednn_caps(),
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "peaks": peaks,
@@ -420,7 +421,8 @@ def print_machine(results: dict) -> precisions.Choice:
         "verdict": choice.describe(),
     }
     cpu = f"{precisions.cpu_name()} ({precisions.cpu_features()})"
-    print(f"{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} threads")
+    capped = "".join(f", oneDNN capped by {cap}" for cap in precisions.onednn_caps())
+    print(f"{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} threads{capped}")
     print(f"matmul peak now: fp32 {peaks['fp32']:.1f} GFLOP/s, bf16 {peaks['bf16']:.1f} GFLOP/s")
     print(
         "probe now (body convolutions of a 720p frame): "
@@ -442,7 +444,7 @@ def print_against_original(args: argparse.Namespace, choice: precisions.Choice, 
         results["original"].append({"size": size, "runs": runs, "medians": medians})
         base = medians["original"]
         cells = [f"{name} {s:.3f} s ({base / s:.2f}x)" for name, s in medians.items()]
-        print(f"  {size}: " + ", ".join(cells) + f"  [default = {choice.precision}, quality {default_quality(choice)}]")
+        print(f"  {size}: " + ", ".join(cells) + f"  [default = {describe_default(choice)}]")
 
 
 def print_models(args: argparse.Namespace, choice: precisions.Choice, results: dict) -> None:
@@ -482,7 +484,19 @@ def print_models(args: argparse.Namespace, choice: precisions.Choice, results: d
 
 
 def default_quality(choice: precisions.Choice) -> str:
-    return qualities.default(get_spec(default_manifest().get("3.9").arch), choice.precision, choice).quality.name
+    return default_verdict(choice).quality.name
+
+
+def default_verdict(choice: precisions.Choice) -> qualities.Verdict:
+    """The quality default of model 3.9 on this machine (the comparison with the original runs 3.9)."""
+    return qualities.default(get_spec(default_manifest().get("3.9").arch), choice.precision, choice)
+
+
+def describe_default(choice: precisions.Choice) -> str:
+    """What the filter runs 3.9 with by default here, e.g. "fast32, quality balanced on int8"."""
+    verdict = default_verdict(choice)
+    on = f" on {verdict.precision}" if verdict.precision and verdict.precision != choice.precision else ""
+    return f"{choice.precision}, quality {verdict.quality.name}{on}"
 
 
 def print_quality(results: dict) -> None:

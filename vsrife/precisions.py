@@ -196,12 +196,17 @@ def cpu_features() -> str:
     return " ".join(f for f in PATH_FEATURES if f in present) or "none of " + " ".join(PATH_FEATURES)
 
 
+def onednn_caps() -> list[str]:
+    """oneDNN's instruction-set caps set in this environment, as ``NAME=value`` (none: it uses the whole CPU)."""
+    return [f"{name}={os.environ[name]}" for name in ISA_CAP_ENV if os.environ.get(name)]
+
+
 def _cache_key(cpu: str, cores: int) -> str:
     """What a verdict holds for. The features too, not only the model name: a VM's CPU keeps its name when a
     host or hypervisor hides AMX, and the verdict flips with it (``bf16`` is 2x ``fast32`` with AMX here,
     slower than it without)."""
-    caps = [f"{name}={os.environ[name]}" for name in ISA_CAP_ENV if os.environ.get(name)]
-    parts = [cpu, cpu_features(), f"{cores} cores", f"torch {torch.__version__}", f"probe {PROBE_VERSION}", *caps]
+    parts = [cpu, cpu_features(), f"{cores} cores", f"torch {torch.__version__}", f"probe {PROBE_VERSION}"]
+    parts += onednn_caps()
     return " | ".join(parts)
 
 
