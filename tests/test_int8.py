@@ -307,3 +307,10 @@ def test_the_study_widens_only_the_finest_blocks_activations():
             for top in (255, WIDE_TOP)
         ]
     assert errors[1] < errors[0] / 50  # 256 times finer steps
+
+
+def test_simulated_variants_leave_the_blocks_they_do_not_name_in_float32():
+    net = synthetic_network("v4", "4.0")
+    path = interpolator(net, Variant("test", 255, blocks=(0, 2), simulated=Simulation(None, "tensor")))
+    simulated = [isinstance(block.convblock, SimulatedBody) for block in path.network.blocks]
+    assert simulated == [True, False, True, False]

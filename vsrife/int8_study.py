@@ -111,6 +111,12 @@ VARIANTS = {
         simulated=Simulation("gptq", "tensor"),
         wide_finest=2,
     ),
+    "sim-gptq-blocks012": Variant(
+        "simulated: GPTQ weights, 8-bit activations, block 3's body (the finest) left float32",
+        255,
+        blocks=(0, 1, 2),
+        simulated=Simulation("gptq", "tensor"),
+    ),
     "sim-smooth-activations": Variant(
         "simulated: SmoothQuant (alpha 0.5), 8-bit activations only, float weights",
         255,
@@ -215,6 +221,8 @@ def interpolator(
     blocks = list(getattr(path.network, "blocks", []))
     wide = {id(block) for block in blocks[len(blocks) - variant.wide_finest :]}
     for block, name, layers in list(int8.bodies(path.network)):
+        if variant.blocks is not None and blocks.index(block) not in variant.blocks:
+            continue  # stays float32
         layer_statistics = None
         if statistics is not None:
             layer_statistics = [statistics[names[id(pair[0])]] for pair in layers]
