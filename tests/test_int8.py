@@ -314,3 +314,11 @@ def test_simulated_variants_leave_the_blocks_they_do_not_name_in_float32():
     path = interpolator(net, Variant("test", 255, blocks=(0, 2), simulated=Simulation(None, "tensor")))
     simulated = [isinstance(block.convblock, SimulatedBody) for block in path.network.blocks]
     assert simulated == [True, False, True, False]
+
+
+def test_block_variants_say_when_a_model_has_no_block_left_in_float32(official_weights):
+    finest_float = VARIANTS["8bit-blocks012"]
+    assert not finest_float.leaves_no_block_float(synthetic_network("v4", "4.0"))  # 4 blocks: block 3 stays
+    three_blocks = load_network("3.8")
+    assert len(three_blocks.blocks) == 3 and finest_float.leaves_no_block_float(three_blocks)
+    assert not VARIANTS["8bit"].leaves_no_block_float(three_blocks)

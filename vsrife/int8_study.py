@@ -63,6 +63,11 @@ class Variant:
     simulated: Simulation | None = None
     wide_finest: int = 0  # simulated: the finest blocks whose activations get 16 bits (two uint8 planes)
 
+    def leaves_no_block_float(self, network: nn.Module) -> bool:
+        """Whether ``blocks`` names every block of ``network`` (e.g. (0, 1, 2) for the three-block 3.x models,
+        where "block 3 left float32" has no block 3)."""
+        return self.blocks is not None and set(range(len(getattr(network, "blocks", [])))) <= set(self.blocks)
+
 
 VARIANTS = {
     "8bit": Variant("the int8 path on CPUs with VNNI or AMX: 8-bit activations", 255),
@@ -242,6 +247,9 @@ def study(model: str, names: list[str]) -> dict[str, dict[str, dict[str, float]]
         raise RifeError("this CPU's int8 convolutions overflow with 8-bit activations: ask for 7-bit variants")
     for name in sorted(set(names) - set(runnable)):
         print(f"skipped {name}: this CPU's int8 convolutions overflow with 8-bit activations", file=sys.stderr)
+    for name in [n for n in runnable if VARIANTS[n].leaves_no_block_float(network)]:
+        count = len(network.blocks)
+        print(f"note: model {model} has {count} blocks, so {name} runs every block in int8", file=sys.stderr)
     if any(VARIANTS[n].simulated for n in runnable):
         check_simulable(network)  # before a minute of calibration, not after
     statistics = None
