@@ -165,15 +165,20 @@ class Choice:
         return text + "".join(f"; {name}: {why}" for name, why in self.skipped.items())
 
 
-def cpu_name() -> str:
-    """The CPU's model name (``/proc/cpuinfo`` on Linux), else what ``platform`` knows."""
+def _cpuinfo(field: str) -> str | None:
+    """The first core's ``field`` in ``/proc/cpuinfo`` (Linux), or ``None``."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
+            if line.startswith(field):
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine() or "unknown CPU"
+    return None
+
+
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux), else what ``platform`` knows."""
+    return _cpuinfo("model name") or platform.processor() or platform.machine() or "unknown CPU"
 
 
 def cache_path() -> Path:
@@ -188,11 +193,10 @@ ISA_CAP_ENV = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
 
 def cpu_features() -> str:
     """Which of :data:`PATH_FEATURES` this CPU reports (Linux), space-separated."""
-    try:
-        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
-    except (OSError, StopIteration):
+    flags = _cpuinfo("flags")
+    if flags is None:
         return "unknown"
-    present = set(flags.split(":", 1)[1].split())
+    present = set(flags.split())
     return " ".join(f for f in PATH_FEATURES if f in present) or "none of " + " ".join(PATH_FEATURES)
 
 

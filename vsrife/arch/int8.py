@@ -81,8 +81,8 @@ class Int8Conv2d(nn.Module):
     def packed(self, shape: tuple[int, ...]) -> Tensor:
         """The weights in the layout oneDNN's kernel for inputs of ``shape`` wants. Packed without a shape,
         they are laid out for a guess, and every call whose kernel prefers another layout reorders them first:
-        measured without AMX (AVX-512 VNNI), 22 ms of reordering before a 1 ms convolution (192 channels at
-        24 x 40); with AMX, such convolutions ran up to 2x faster packed for their shape."""
+        with oneDNN kept off AMX (AVX-512 VNNI kernels), 22 ms of reordering before a 1 ms convolution (192
+        channels at 24 x 40), seen in its log. (With AMX its log showed no such reorders either way.)"""
         packed = self._packed.get(shape)
         if packed is None:
             # the input scale and zero point given here are placeholders: each call passes its own
