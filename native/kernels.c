@@ -440,6 +440,15 @@ TARGET_V4 static void sample_points_v4(Points p, int64_t count, int64_t step, in
 }
 #endif
 
+/* The first `lanes` (1 to 4) values of v to o, o + stride, ... Unrolled on purpose: GCC turns the loop into a
+ * call to memcpy when the stride is 1, which cost more than the warp itself (a 12-byte copy per pixel). */
+INLINE void store_lanes(float *restrict o, int64_t stride, v4f v, int64_t lanes) {
+    o[0] = v[0];
+    if (lanes > 1) o[stride] = v[1];
+    if (lanes > 2) o[2 * stride] = v[2];
+    if (lanes > 3) o[3 * stride] = v[3];
+}
+
 /* Everything one thread needs for one output row: the sampling points (one set, or four for down-sampling) */
 typedef struct {
     Points points[4];
@@ -457,16 +466,14 @@ INLINE void warp_sources_row(const float *const *restrict images, const int64_t 
             float *restrict o = out[s] + g * 4 * cs + y * w * ps;
             if (rp->count == 1) {
                 for (int64_t x = 0; x < w; x++) {
-                    const v4f value = sample(px, gs, &rp->points[0], x);
-                    for (int64_t lane = 0; lane < lanes; lane++) o[lane * cs + x * ps] = value[lane];
+                    store_lanes(o + x * ps, cs, sample(px, gs, &rp->points[0], x), lanes);
                 }
             } else { /* bilinear down-sampling by a power of two: rows 0.5 / 0.5 of columns 0.5 / 0.5 */
                 for (int64_t x = 0; x < w; x++) {
                     const v4f top = sample(px, gs, &rp->points[0], x) * 0.5f + sample(px, gs, &rp->points[1], x) * 0.5f;
                     const v4f bottom =
                         sample(px, gs, &rp->points[2], x) * 0.5f + sample(px, gs, &rp->points[3], x) * 0.5f;
-                    const v4f value = top * 0.5f + bottom * 0.5f;
-                    for (int64_t lane = 0; lane < lanes; lane++) o[lane * cs + x * ps] = value[lane];
+                    store_lanes(o + x * ps, cs, top * 0.5f + bottom * 0.5f, lanes);
                 }
             }
         }
@@ -523,9 +530,11 @@ int vsrife_warp_sources(const float *const *images, const int64_t *groups, const
         RowPoints rp = {.count = sets};
         void *memory = alloc_points(rp.points, sets, w);
         failed = memory == NULL;
-#pragma omp for collapse(2) schedule(static)
-        for (int64_t side = 0; side < 2; side++) {
-            for (int64_t y = 0; y < h; y++) {
+        /* Rows, not sides, are split between threads: the sides' results may share an output row (channels of
+         * one channels-last image), and two threads writing one cache line in turn slowed the writes 2x. */
+#pragma omp for schedule(static)
+        for (int64_t y = 0; y < h; y++) {
+            for (int64_t side = 0; side < 2; side++) {
                 if (failed) continue;
                 const float *fx = flow + 2 * side * full, *fy = fx + full;
                 for (int64_t k = 0; k < sets; k++) {
