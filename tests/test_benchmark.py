@@ -16,3 +16,11 @@ def test_the_glue_figure_reads_the_network_time_of_the_vspipe_process(tmp_path, 
     calls = [float(value) for value in log.read_text().split()]
     assert outputs == 6 and len(calls) == 4
     assert all(0 < call < 60 for call in calls) and seconds > 0
+
+
+def test_the_steady_state_cancels_start_up():
+    """Start-up (model loading, the first frames) is in both runs and drops out: 2 s of it, then 0.5 s per
+    interpolated frame, in runs of 10 and 30 outputs at 2x (5 and 15 interpolated frames)."""
+    short, long = (2.0 + 5 * 0.5, 10), (2.0 + 15 * 0.5, 30)
+    assert benchmark.per_frame_difference(short, long, 2) == 0.5
+    assert benchmark.per_frame_difference(short, long, 1) == 0.25  # per output frame: a plain clip's rate

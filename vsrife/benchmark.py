@@ -267,12 +267,17 @@ def vspipe_seconds(script: str) -> tuple[float, int]:
     return float(match.group(2)), int(match.group(1))
 
 
+def per_frame_difference(short: tuple[float, int], long: tuple[float, int], outputs_per_source_frame: int) -> float:
+    """Seconds per source frame between a short and a long run, each ``(seconds, output frames)``: the steady
+    state, start-up cancelled out."""
+    return (long[0] - short[0]) / ((long[1] - short[1]) / outputs_per_source_frame)
+
+
 def steady_seconds(make_script, short: int, long: int, outputs_per_source_frame: int = 2) -> float:
     """Seconds per source frame once running (at 2x: per interpolated frame): the difference between runs of
     ``short`` and ``long`` source frames, ``make_script(count)`` making each run's script."""
-    short_time, short_outputs = vspipe_seconds(make_script(short))
-    long_time, long_outputs = vspipe_seconds(make_script(long))
-    return (long_time - short_time) / ((long_outputs - short_outputs) / outputs_per_source_frame)
+    runs = [vspipe_seconds(make_script(count)) for count in (short, long)]
+    return per_frame_difference(*runs, outputs_per_source_frame)
 
 
 def against_original(
@@ -339,8 +344,10 @@ def vspipe_network_seconds(model: str, width: int, height: int, count: int) -> t
             seconds, outputs = vspipe_seconds(network_timer(log) + our_script(None, width, height, count_, model))
             runs.append((seconds, outputs, sum(float(v) for v in log.read_text().split())))
     (short_s, short_out, short_net), (long_s, long_out, long_net) = runs
-    interpolated = (long_out - short_out) / 2
-    return (long_s - short_s) / interpolated, (long_net - short_net) / interpolated
+    return (
+        per_frame_difference((short_s, short_out), (long_s, long_out), 2),
+        per_frame_difference((short_net, short_out), (long_net, long_out), 2),
+    )
 
 
 # --- report --------------------------------------------------------------------------------------------------
