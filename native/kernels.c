@@ -724,6 +724,50 @@ void vsrife_prelu_quantize_u8(float *x, const float *slopes, int64_t pixels, int
     }
 }
 
+/* The two planes of a wide activation: r = quantize(prelu(x)) with top = 2^(2 bits) - 1, then high = r >> bits
+ * and low = r & (2^bits - 1), so that r = high * 2^bits + low. Without slopes, no PReLU (a chain's input). */
+INLINE void quantize_planes_span(const float *restrict x, const float *restrict slopes, int64_t count, int64_t span,
+                                 uint8_t *restrict high, uint8_t *restrict low, float inv_scale, float zero_point,
+                                 float top, int bits) {
+    const int32_t mask = (1 << bits) - 1;
+    for (int64_t start = 0; start < count; start += span) {
+        const int64_t n = count - start < span ? count - start : span;
+        const float *restrict px = x + start;
+        uint8_t *restrict ph = high + start, *restrict pl = low + start;
+        for (int64_t i = 0; i < n; i++) {
+            const float v = slopes && px[i] < 0.0f ? px[i] * slopes[i] : px[i];
+            float t = v * inv_scale + zero_point;
+            t = t < 0.0f ? 0.0f : (t > top ? top : t);
+            const int32_t r = (int32_t)((t + 12582912.0f) - 12582912.0f);
+            ph[i] = (uint8_t)(r >> bits);
+            pl[i] = (uint8_t)(r & mask);
+        }
+    }
+}
+
+VARIANTS(quantize_planes_span,
+         (const float *x, const float *slopes, int64_t count, int64_t span, uint8_t *high, uint8_t *low,
+          float inv_scale, float zero_point, float top, int bits),
+         (x, slopes, count, span, high, low, inv_scale, zero_point, top, bits))
+
+/*
+ * For x (pixels x c, float32, channels-last) and `slopes` its c per-channel slopes repeated PRELU_TILE times, or
+ * NULL (no activation): the wide quantization of the next layer's input as two planes in x's layout (see
+ * quantize_planes_span). top is 65535 with bits 8, or 16383 with bits 7 on CPUs without VNNI.
+ */
+void vsrife_quantize_planes(const float *x, const float *slopes, int64_t pixels, int64_t c, uint8_t *high,
+                            uint8_t *low, float inv_scale, float zero_point, float top, int bits, int threads) {
+    void (*run)(const float *, const float *, int64_t, int64_t, uint8_t *, uint8_t *, float, float, float, int) =
+        PICK(quantize_planes_span);
+    const int64_t span = slopes ? channel_span(c) : PRELU_CHUNK * c;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64_t start = 0; start < pixels; start += PRELU_CHUNK) {
+        const int64_t count = pixels - start < PRELU_CHUNK ? pixels - start : PRELU_CHUNK;
+        run(x + start * c, slopes, count * c, span, high + start * c, low + start * c, inv_scale, zero_point, top,
+            bits);
+    }
+}
+
 /* The smallest and largest of x (PReLU'd by slopes, if given), for the quantization of the next layer's input:
  * activations change their range from frame to frame too much for fixed scales (measured: docs/performance.md).
  * Written with vectors of eight floats: GCC does not vectorise a min/max reduction of floats on its own

@@ -61,7 +61,7 @@ class Variant:
     top: int  # the activations' largest code: 255 (8 bits) or 127 (7 bits)
     blocks: tuple[int, ...] | None = None  # the blocks whose bodies run in int8 (None: all)
     simulated: Simulation | None = None
-    wide_finest: int = 0  # simulated: the finest blocks whose activations get 16 bits (two uint8 planes)
+    wide_finest: int = 0  # the finest blocks whose activations get twice the bits (two uint8 planes)
 
     def leaves_no_block_float(self, network: nn.Module) -> bool:
         """Whether ``blocks`` names every block of ``network`` (e.g. (0, 1, 2) for the three-block 3.x models,
@@ -114,6 +114,11 @@ VARIANTS = {
         "simulated: GPTQ weights, 8-bit activations, the two finest blocks' 16-bit",
         255,
         simulated=Simulation("gptq", "tensor"),
+        wide_finest=2,
+    ),
+    "8bit-wide2": Variant(
+        "8-bit, the two finest blocks' activations 16-bit as two uint8 planes (each convolution twice)",
+        255,
         wide_finest=2,
     ),
     "sim-gptq-blocks012": Variant(
@@ -219,7 +224,7 @@ def interpolator(
     calibrated variants take ``statistics`` from :func:`vsrife.int8_calibration.collect`."""
     path = Interpolator(network, device="cpu", precision="fast32")
     if variant.simulated is None:
-        int8.quantize_network(path.network, top=variant.top, blocks=variant.blocks)
+        int8.quantize_network(path.network, top=variant.top, blocks=variant.blocks, wide_finest=variant.wide_finest)
         return path
     check_simulable(path.network)
     names = {id(conv): name for name, conv in int8_calibration.body_convolutions(path.network).items()}

@@ -101,6 +101,17 @@ class Int8Conv2d(nn.Module):
             self.zero_points, self.bias, stride, padding, dilation, groups, 1.0, 0, torch.float32, "none", [], "",
         )  # fmt: skip
 
+    def forward_planes(self, planes: tuple[Tensor, Tensor], quantizer: Quantizer, bits: int) -> Tensor:
+        """The convolution of a wide activation given as its two planes (:func:`kernels.quantize_planes`): the
+        high plane's, and the low plane's added by oneDNN's ``sum`` post-op (no pass of our own)."""
+        (high, low), (high_q, low_q) = planes, quantizer.planes(bits)
+        y = self(high, high_q)
+        stride, padding, dilation, groups = self.geometry
+        return torch.ops.onednn.qconv2d_pointwise.binary(
+            low, low_q.scale, low_q.zero_point, self.packed(tuple(low.shape)), self.weight_scales, self.zero_points,
+            y, None, stride, padding, dilation, groups, 1.0, 0, torch.float32, 1.0, 0, "sum", 1.0, "none", [], "",
+        )  # fmt: skip
+
 
 def _quantize(x: Tensor, top: int) -> tuple[Tensor, Quantizer]:
     """``x`` (float32) as uint8 channels-last over its own range."""
@@ -114,13 +125,16 @@ class Int8Chain(nn.Module):
     float32 out. Between two layers, one pass measures the range of the activated output and a second
     applies the activation (a PReLU; a LeakyReLU is a PReLU with one slope) and quantizes."""
 
-    def __init__(self, convs: list[Int8Conv2d], slopes: list[Tensor], top: int) -> None:
+    def __init__(self, convs: list[Int8Conv2d], slopes: list[Tensor], top: int, wide: bool = False) -> None:
         super().__init__()
         self.convs = nn.ModuleList(convs)
         self.slopes = [kernels.tile_per_channel(s) if kernels.available() else s.detach().float() for s in slopes]
         self.top = top
+        self.wide = wide  # activations with twice the bits, as two planes: each convolution runs twice
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.wide:
+            return self._forward_wide(x)
         q, quantizer = _quantize(x, self.top)
         last = len(self.convs) - 1
         for i, (conv, slope) in enumerate(zip(self.convs, self.slopes, strict=True)):
@@ -130,6 +144,21 @@ class Int8Chain(nn.Module):
                 return y
             quantizer = Quantizer.spanning(*kernels.value_range(y, slope), self.top)
             q = kernels.prelu_quantize_(y, slope, quantizer)
+        raise AssertionError("an empty chain")
+
+    def _forward_wide(self, x: Tensor) -> Tensor:
+        bits = self.top.bit_length()
+        top = (1 << 2 * bits) - 1
+        x = x.contiguous(memory_format=torch.channels_last)
+        quantizer = Quantizer.spanning(*kernels.value_range(x), top)
+        planes = kernels.quantize_planes(x, quantizer, bits)
+        for i, (conv, slope) in enumerate(zip(self.convs, self.slopes, strict=True)):
+            y = conv.forward_planes(planes, quantizer, bits)
+            if i == len(self.convs) - 1:
+                kernels.prelu_quantize_(y, slope, None)
+                return y
+            quantizer = Quantizer.spanning(*kernels.value_range(y, slope), top)
+            planes = kernels.quantize_planes(y, quantizer, bits, slope)
         raise AssertionError("an empty chain")
 
 
@@ -172,23 +201,31 @@ def bodies(network: nn.Module) -> Iterator[tuple[nn.Module, str, nn.Sequential]]
                 yield block, name, child
 
 
-def quantize_network(network: nn.Module, *, top: int | None = None, blocks: Collection[int] | None = None) -> nn.Module:
+def quantize_network(
+    network: nn.Module, *, top: int | None = None, blocks: Collection[int] | None = None, wide_finest: int = 0
+) -> nn.Module:
     """Replace the bodies of ``network`` (a float32 fast-path network) by int8 chains, in place: the int8 path.
 
     The keywords are for studies of its choices (:mod:`vsrife.int8_study`): ``top``, the activations' largest
     code (default :func:`activation_top`; 255 overflows on CPUs without VNNI); ``blocks``, the indices of the
-    blocks whose bodies are quantized (default: all)."""
+    blocks whose bodies are quantized (default: all); ``wide_finest``, how many of the finest blocks get
+    activations of twice the bits (:class:`Int8Chain`'s ``wide``; not for ResConv bodies yet)."""
     top = top or activation_top()
-    chosen = [id(b) for i, b in enumerate(getattr(network, "blocks", [])) if blocks is None or i in blocks]
+    all_blocks = list(getattr(network, "blocks", []))
+    chosen = [id(b) for i, b in enumerate(all_blocks) if blocks is None or i in blocks]
+    wide = {id(b) for b in all_blocks[len(all_blocks) - wide_finest :]} if wide_finest else set()
     for block, name, layers in list(bodies(network)):
         if id(block) not in chosen:
             continue
         replacement: nn.Module
         if all(isinstance(layer, ResConv) for layer in layers):
+            if id(block) in wide:
+                raise ValueError("wide activations are not built for ResConv bodies (4.5+) yet")
             convs = [Int8Conv2d(unit.conv, gain=unit.beta) for unit in layers]
             replacement = Int8ResChain(convs, layers[0].relu.negative_slope, top)
         else:
             slopes = [activation_slope(pair[1], pair[0].out_channels) for pair in layers]
-            replacement = Int8Chain([Int8Conv2d(pair[0]) for pair in layers], slopes, top)
+            convs = [Int8Conv2d(pair[0]) for pair in layers]
+            replacement = Int8Chain(convs, slopes, top, wide=id(block) in wide)
         setattr(block, name, replacement)
     return network

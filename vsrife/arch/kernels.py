@@ -103,6 +103,18 @@ def _declare(library: ctypes.CDLL) -> None:
         *[ctypes.c_float] * 3,  # 1 / scale, zero point, top
         ctypes.c_int,  # threads
     ]
+    library.vsrife_quantize_planes.restype = None
+    library.vsrife_quantize_planes.argtypes = [
+        ctypes.c_void_p,  # x (float32, channels-last)
+        ctypes.c_void_p,  # slopes (float32, one per channel, repeated PRELU_TILE times) or NULL
+        ctypes.c_int64,  # pixels
+        ctypes.c_int64,  # channels
+        ctypes.c_void_p,  # high plane (uint8, x's layout)
+        ctypes.c_void_p,  # low plane
+        *[ctypes.c_float] * 3,  # 1 / scale, zero point, top
+        ctypes.c_int,  # bits per plane
+        ctypes.c_int,  # threads
+    ]
     library.vsrife_range_f32.restype = None
     library.vsrife_range_f32.argtypes = [
         ctypes.c_void_p,  # x (float32, channels-last if slopes)
@@ -527,6 +539,15 @@ class Quantizer:
     def _args(self) -> tuple[float, float, float]:
         return 1.0 / self.scale, float(self.zero_point), float(self.top)
 
+    def planes(self, bits: int) -> tuple[Quantizer, Quantizer]:
+        """A wide quantization (``top`` = 2^(2 bits) - 1) as the two planes :func:`quantize_planes` makes:
+        ``x = scale * (q - zero_point)`` with ``q = high * 2^bits + low`` is ``high``'s value under the first
+        quantizer plus ``low``'s under the second."""
+        if self.top != (1 << 2 * bits) - 1:
+            raise ValueError(f"a quantizer with top {self.top} does not split into two {bits}-bit planes")
+        high = Quantizer(self.scale * (1 << bits), self.zero_point >> bits, (1 << bits) - 1)
+        return high, Quantizer(self.scale, self.zero_point & ((1 << bits) - 1), (1 << bits) - 1)
+
 
 def _float_channels_last(x: Tensor) -> bool:
     return usable(x) and x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last)
@@ -564,6 +585,26 @@ def quantize_u8(x: Tensor, quantizer: Quantizer) -> Tensor:
         x.data_ptr(), q.data_ptr(), x.numel(), *quantizer._args(), torch.get_num_threads()
     )
     return q
+
+
+def quantize_planes(x: Tensor, quantizer: Quantizer, bits: int, slope: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """``x`` (float32 channels-last), PReLU'd by ``slope`` if given, quantized by the wide ``quantizer``
+    (``top`` = 2^(2 bits) - 1) and split into a high and a low uint8 plane in one pass (see
+    :meth:`Quantizer.planes`): activations with twice the bits, for convolutions that take 8 or 7."""
+    mask = (1 << bits) - 1
+    if not _float_channels_last(x) or (slope is not None and not _slopes_fit(x, slope)):
+        values = x if slope is None else F.prelu(x, slope.reshape(-1)[: x.shape[1]])
+        wide = torch.round(values * (1.0 / quantizer.scale) + quantizer.zero_point).clamp_(0, quantizer.top).int()
+        planes = (wide >> bits).to(torch.uint8), (wide & mask).to(torch.uint8)
+        return tuple(p.contiguous(memory_format=torch.channels_last) for p in planes)  # type: ignore[return-value]
+    high, low = torch.empty_like(x, dtype=torch.uint8), torch.empty_like(x, dtype=torch.uint8)
+    slopes = None if slope is None else _tiled(x, slope)  # held until the call returns
+    n, c, h, w = x.shape
+    _library.vsrife_quantize_planes(  # type: ignore[union-attr]
+        x.data_ptr(), None if slopes is None else slopes.data_ptr(), n * h * w, c, high.data_ptr(), low.data_ptr(),
+        *quantizer._args(), bits, torch.get_num_threads(),
+    )  # fmt: skip
+    return high, low
 
 
 def prelu_quantize_(x: Tensor, slope: Tensor, quantizer: Quantizer | None) -> Tensor | None:
