@@ -16,7 +16,7 @@ from vsrife.arch import int8, kernels
 from vsrife.arch.kernels import Quantizer
 from vsrife.errors import RifeError
 from vsrife.inference import Interpolator
-from vsrife.int8_study import VARIANTS, WIDE_TOP, SimulatedBody, Simulation, Variant, interpolator
+from vsrife.int8_study import VARIANTS, WIDE_TOP, SimulatedBody, Simulation, Variant, gptq_rounding, interpolator
 from vsrife.weights import load_network
 
 from .conftest import psnr
@@ -381,3 +381,27 @@ def test_the_study_runs_wide_finest_blocks_on_the_real_path():
     plain = Interpolator(net, precision="int8").interpolate(*inputs(), 0.5)
     reference = Interpolator(net, precision="fp32").interpolate(*inputs(), 0.5)
     assert psnr(path.interpolate(*inputs(), 0.5), reference) > psnr(plain, reference)
+
+
+def test_the_real_path_takes_gptq_weights_exactly_as_the_simulation_rounds_them():
+    """gptq_rounding hands quantize_network the int8 values of GPTQ's weights on the path's own grid: the
+    convolutions compute with exactly the weights the simulated variants use."""
+    network = precisions.get("fast32").apply(synthetic_network("v4", "4.0"))
+    convs = int8_calibration.body_convolutions(network)
+    names = [name for name in convs if name.startswith("block3.")]  # the finest block's: the cheapest to round
+    torch.manual_seed(8)
+    statistics = {}
+    for name in names:
+        columns = torch.randn(convs[name].in_channels * 9, 400).abs()
+        statistics[name] = int8_calibration.InputStatistics(
+            columns @ columns.T / 400, torch.ones(columns.shape[0] // 9)
+        )
+    expected = {
+        name: int8_calibration.gptq_round(convs[name].weight.detach().float(), statistics[name].second_moments)
+        for name in names
+    }
+    int8.quantize_network(network, blocks=(3,), rounding=gptq_rounding(network, statistics))
+    chain = network.blocks[3].convblock
+    for conv, name in zip(chain.convs, names, strict=True):
+        assert torch.equal(conv.q_weight.float() * conv.weight_scales.reshape(-1, 1, 1, 1), expected[name])
+        assert not torch.equal(conv.q_weight, int8.round_weights(convs[name].weight.detach().float())[0])

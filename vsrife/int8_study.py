@@ -62,6 +62,12 @@ class Variant:
     blocks: tuple[int, ...] | None = None  # the blocks whose bodies run in int8 (None: all)
     simulated: Simulation | None = None
     wide_finest: int = 0  # the finest blocks whose activations get twice the bits (two uint8 planes)
+    gptq: bool = False  # the real path with GPTQ's weights (calibrated on the sample clips)
+
+    @property
+    def calibrated(self) -> bool:
+        """Whether it needs the calibration statistics (:func:`vsrife.int8_calibration.collect`)."""
+        return self.gptq or (self.simulated is not None and self.simulated.calibrated)
 
     def leaves_no_block_float(self, network: nn.Module) -> bool:
         """Whether ``blocks`` names every block of ``network`` (e.g. (0, 1, 2) for the three-block 3.x models,
@@ -120,6 +126,12 @@ VARIANTS = {
         "8-bit, the two finest blocks' activations 16-bit as two uint8 planes (each convolution twice)",
         255,
         wide_finest=2,
+    ),
+    "gptq-wide2": Variant(
+        "GPTQ's weights, 8-bit activations, the two finest blocks' 16-bit as two uint8 planes",
+        255,
+        wide_finest=2,
+        gptq=True,
     ),
     "sim-gptq-blocks012": Variant(
         "simulated: GPTQ weights, 8-bit activations, block 3's body (the finest) left float32",
@@ -217,6 +229,19 @@ def check_simulable(network: nn.Module) -> None:
             raise RifeError("the sim- variants take bodies of convolution + activation layers (3.x, 3.9-4.4)")
 
 
+def gptq_rounding(network: nn.Module, statistics: dict[str, int8_calibration.InputStatistics]) -> int8.Rounding:
+    """The int8 path's weight rounding done by GPTQ with each body convolution's calibration statistics."""
+    names = {id(conv): name for name, conv in int8_calibration.body_convolutions(network).items()}
+
+    def rounding(conv: nn.Conv2d, weight: Tensor) -> tuple[Tensor, Tensor]:
+        _, scales = int8.round_weights(weight)  # GPTQ rounds to this grid
+        rounded = int8_calibration.gptq_round(weight, statistics[names[id(conv)]].second_moments)
+        values = torch.round(rounded / scales.reshape(-1, 1, 1, 1)).clamp(-127, 127).to(torch.int8)
+        return values, scales
+
+    return rounding
+
+
 def interpolator(
     network: nn.Module, variant: Variant, statistics: dict[str, int8_calibration.InputStatistics] | None = None
 ) -> Interpolator:
@@ -224,7 +249,13 @@ def interpolator(
     calibrated variants take ``statistics`` from :func:`vsrife.int8_calibration.collect`."""
     path = Interpolator(network, device="cpu", precision="fast32")
     if variant.simulated is None:
-        int8.quantize_network(path.network, top=variant.top, blocks=variant.blocks, wide_finest=variant.wide_finest)
+        rounding = None
+        if variant.gptq:
+            assert statistics is not None
+            rounding = gptq_rounding(path.network, statistics)
+        int8.quantize_network(
+            path.network, top=variant.top, blocks=variant.blocks, wide_finest=variant.wide_finest, rounding=rounding
+        )
         return path
     check_simulable(path.network)
     names = {id(conv): name for name, conv in int8_calibration.body_convolutions(path.network).items()}
@@ -258,7 +289,7 @@ def study(model: str, names: list[str]) -> dict[str, dict[str, dict[str, float]]
     if any(VARIANTS[n].simulated for n in runnable):
         check_simulable(network)  # before a minute of calibration, not after
     statistics = None
-    if any(VARIANTS[n].simulated and VARIANTS[n].simulated.calibrated for n in runnable):
+    if any(VARIANTS[n].calibrated for n in runnable):
         statistics = int8_calibration.collect(network)
     paths = {"fp32": Interpolator(network, device="cpu", precision="fp32")}
     paths.update({name: interpolator(network, VARIANTS[name], statistics) for name in runnable})

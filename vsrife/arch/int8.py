@@ -22,7 +22,7 @@ applies is found by running one such convolution, not read off a flag (:func:`ac
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from functools import cache
 
 import torch
@@ -59,20 +59,29 @@ def round_weights(weight: Tensor) -> tuple[Tensor, Tensor]:
     return values, scales
 
 
+# How a convolution's float32 weights (its gain folded in) become int8 values and per-output-channel scales:
+# to the nearest grid point (:func:`round_weights`) unless a study passes another rounding (GPTQ's).
+Rounding = Callable[[nn.Conv2d, Tensor], tuple[Tensor, Tensor]]
+
+
+def _nearest(_conv: nn.Conv2d, weight: Tensor) -> tuple[Tensor, Tensor]:
+    return round_weights(weight)
+
+
 class Int8Conv2d(nn.Module):
     """A float32 ``nn.Conv2d`` with int8 weights (per output channel), run on uint8 activations:
     ``forward(q, quantizer)`` takes the uint8 channels-last input and how it was quantized, and returns the
     float32 channels-last output. A per-channel ``gain`` after the convolution (ResConv's ``beta``) is folded
     into its weights and bias."""
 
-    def __init__(self, conv: nn.Conv2d, gain: Tensor | None = None) -> None:
+    def __init__(self, conv: nn.Conv2d, gain: Tensor | None = None, rounding: Rounding | None = None) -> None:
         super().__init__()
         weight = conv.weight.detach().float()
         bias = conv.bias.detach().float() if conv.bias is not None else torch.zeros(conv.out_channels)
         if gain is not None:
             weight = weight * gain.detach().float().reshape(-1, 1, 1, 1)
             bias = bias * gain.detach().float().reshape(-1)
-        self.q_weight, self.weight_scales = round_weights(weight)
+        self.q_weight, self.weight_scales = (rounding or _nearest)(conv, weight)
         self.geometry = ([*conv.stride], [*conv.padding], [*conv.dilation], conv.groups)
         self.bias = bias
         self.zero_points = torch.zeros(conv.out_channels, dtype=torch.long)
@@ -202,14 +211,20 @@ def bodies(network: nn.Module) -> Iterator[tuple[nn.Module, str, nn.Sequential]]
 
 
 def quantize_network(
-    network: nn.Module, *, top: int | None = None, blocks: Collection[int] | None = None, wide_finest: int = 0
+    network: nn.Module,
+    *,
+    top: int | None = None,
+    blocks: Collection[int] | None = None,
+    wide_finest: int = 0,
+    rounding: Rounding | None = None,
 ) -> nn.Module:
     """Replace the bodies of ``network`` (a float32 fast-path network) by int8 chains, in place: the int8 path.
 
     The keywords are for studies of its choices (:mod:`vsrife.int8_study`): ``top``, the activations' largest
     code (default :func:`activation_top`; 255 overflows on CPUs without VNNI); ``blocks``, the indices of the
     blocks whose bodies are quantized (default: all); ``wide_finest``, how many of the finest blocks get
-    activations of twice the bits (:class:`Int8Chain`'s ``wide``; not for ResConv bodies yet)."""
+    activations of twice the bits (:class:`Int8Chain`'s ``wide``; not for ResConv bodies yet); ``rounding``,
+    how the weights are rounded (default: to nearest)."""
     top = top or activation_top()
     all_blocks = list(getattr(network, "blocks", []))
     chosen = [id(b) for i, b in enumerate(all_blocks) if blocks is None or i in blocks]
@@ -221,11 +236,11 @@ def quantize_network(
         if all(isinstance(layer, ResConv) for layer in layers):
             if id(block) in wide:
                 raise ValueError("wide activations are not built for ResConv bodies (4.5+) yet")
-            convs = [Int8Conv2d(unit.conv, gain=unit.beta) for unit in layers]
+            convs = [Int8Conv2d(unit.conv, gain=unit.beta, rounding=rounding) for unit in layers]
             replacement = Int8ResChain(convs, layers[0].relu.negative_slope, top)
         else:
             slopes = [activation_slope(pair[1], pair[0].out_channels) for pair in layers]
-            convs = [Int8Conv2d(pair[0]) for pair in layers]
+            convs = [Int8Conv2d(pair[0], rounding=rounding) for pair in layers]
             replacement = Int8Chain(convs, slopes, top, wide=id(block) in wide)
         setattr(block, name, replacement)
     return network
