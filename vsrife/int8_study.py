@@ -133,6 +133,12 @@ VARIANTS = {
         wide_finest=2,
         gptq=True,
     ),
+    "gptq-wide2-7bit": Variant(
+        "GPTQ's weights, 7-bit activations (CPUs without VNNI), the two finest blocks' 14-bit as two planes",
+        127,
+        wide_finest=2,
+        gptq=True,
+    ),
     "sim-gptq-blocks012": Variant(
         "simulated: GPTQ weights, 8-bit activations, block 3's body (the finest) left float32",
         255,
