@@ -18,6 +18,11 @@ convolutions are PyTorch's x86 quantization operators (``torch.ops.onednn.qconv_
 CPUs without VNNI (AVX-512 VNNI, AVX-VNNI or AMX) multiply uint8 by int8 in 16-bit pairs that overflow with
 8-bit activations; there activations get 7 bits (``top`` 127), as PyTorch's own x86 recipe does. Which case
 applies is found by running one such convolution, not read off a flag (:func:`activation_top`).
+
+Studied, not yet a path users can pick (:mod:`vsrife.int8_study`): chains with *wide* activations, twice the
+bits as a high and a low uint8 plane, each convolution run on both and summed by oneDNN's ``sum`` post-op
+(:meth:`Int8Conv2d.forward_planes`), in the finest blocks, with GPTQ's weights (``rounding``): within 0.05 dB
+of float32 on every real clip for 3.9 and 3.8, where the plain path loses 0.12 (``docs/performance.md``).
 """
 
 from __future__ import annotations
@@ -228,7 +233,7 @@ def quantize_network(
     top = top or activation_top()
     all_blocks = list(getattr(network, "blocks", []))
     chosen = [id(b) for i, b in enumerate(all_blocks) if blocks is None or i in blocks]
-    wide = {id(b) for b in all_blocks[len(all_blocks) - wide_finest :]} if wide_finest else set()
+    wide = {id(b) for b in all_blocks[max(len(all_blocks) - wide_finest, 0) :]} if wide_finest else set()
     for block, name, layers in list(bodies(network)):
         if id(block) not in chosen:
             continue
