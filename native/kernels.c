@@ -655,10 +655,14 @@ int vsrife_warp_blend(const float *image0, const float *image1, const float *flo
 
 /* round(v * inv_scale + zero_point) clamped to [0, top], rounding half to even (torch.round): adding and
  * removing 1.5 * 2^23 leaves a float in [0, 2^22) rounded to an integer by the FPU's own rounding. */
-INLINE uint8_t quantize_one(float v, float inv_scale, float zero_point, float top) {
+INLINE int32_t quantize_code(float v, float inv_scale, float zero_point, float top) {
     float t = v * inv_scale + zero_point;
     t = t < 0.0f ? 0.0f : (t > top ? top : t);
-    return (uint8_t)(int32_t)((t + 12582912.0f) - 12582912.0f);
+    return (int32_t)((t + 12582912.0f) - 12582912.0f);
+}
+
+INLINE uint8_t quantize_one(float v, float inv_scale, float zero_point, float top) {
+    return (uint8_t)quantize_code(v, inv_scale, zero_point, top);
 }
 
 INLINE void quantize_span(const float *restrict x, uint8_t *restrict q, int64_t count, float inv_scale,
@@ -736,9 +740,7 @@ INLINE void quantize_planes_span(const float *restrict x, const float *restrict 
         uint8_t *restrict ph = high + start, *restrict pl = low + start;
         for (int64_t i = 0; i < n; i++) {
             const float v = slopes && px[i] < 0.0f ? px[i] * slopes[i] : px[i];
-            float t = v * inv_scale + zero_point;
-            t = t < 0.0f ? 0.0f : (t > top ? top : t);
-            const int32_t r = (int32_t)((t + 12582912.0f) - 12582912.0f);
+            const int32_t r = quantize_code(v, inv_scale, zero_point, top);
             ph[i] = (uint8_t)(r >> bits);
             pl[i] = (uint8_t)(r & mask);
         }

@@ -16,7 +16,16 @@ from vsrife.arch import int8, kernels
 from vsrife.arch.kernels import Quantizer
 from vsrife.errors import RifeError
 from vsrife.inference import Interpolator
-from vsrife.int8_study import VARIANTS, WIDE_TOP, SimulatedBody, Simulation, Variant, gptq_rounding, interpolator
+from vsrife.int8_study import (
+    VARIANTS,
+    WIDE_TOP,
+    SimulatedBody,
+    Simulation,
+    Variant,
+    check_simulable,
+    gptq_rounding,
+    interpolator,
+)
 from vsrife.weights import load_network
 
 from .conftest import psnr
@@ -405,3 +414,13 @@ def test_the_real_path_takes_gptq_weights_exactly_as_the_simulation_rounds_them(
     for conv, name in zip(chain.convs, names, strict=True):
         assert torch.equal(conv.q_weight.float() * conv.weight_scales.reshape(-1, 1, 1, 1), expected[name])
         assert not torch.equal(conv.q_weight, int8.round_weights(convs[name].weight.detach().float())[0])
+
+
+def test_wide_chains_are_refused_clearly_for_resconv_bodies():
+    """4.5+'s ResConv bodies have no wide chain yet: the study says so before calibrating, the network code
+    with a plain ValueError."""
+    network = precisions.get("fast32").apply(synthetic_network("v4", "4.6"))
+    with pytest.raises(RifeError, match="wide variants"):
+        check_simulable(network)
+    with pytest.raises(ValueError, match="ResConv"):
+        int8.quantize_network(network, wide_finest=1)

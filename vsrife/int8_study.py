@@ -229,10 +229,11 @@ class SimulatedBody(nn.Module):
 
 
 def check_simulable(network: nn.Module) -> None:
-    """The sim- variants rebuild bodies of ``conv -> activation`` pairs; anything else is a clear error."""
+    """The sim- variants rebuild bodies of ``conv -> activation`` pairs, and wide chains exist only for such
+    bodies; anything else is a clear error."""
     for _, _, layers in int8.bodies(network):
         if not all(isinstance(layer, nn.Sequential) for layer in layers):
-            raise RifeError("the sim- variants take bodies of convolution + activation layers (3.x, 3.9-4.4)")
+            raise RifeError("the sim- and wide variants take bodies of convolution + activation layers (3.x, 3.9-4.4)")
 
 
 def gptq_rounding(network: nn.Module, statistics: dict[str, int8_calibration.InputStatistics]) -> int8.Rounding:
@@ -242,8 +243,7 @@ def gptq_rounding(network: nn.Module, statistics: dict[str, int8_calibration.Inp
     def rounding(conv: nn.Conv2d, weight: Tensor) -> tuple[Tensor, Tensor]:
         _, scales = int8.round_weights(weight)  # GPTQ rounds to this grid
         rounded = int8_calibration.gptq_round(weight, statistics[names[id(conv)]].second_moments)
-        values = torch.round(rounded / scales.reshape(-1, 1, 1, 1)).clamp(-127, 127).to(torch.int8)
-        return values, scales
+        return int8.on_grid(rounded, scales), scales  # already on the grid: exact
 
     return rounding
 
@@ -292,7 +292,7 @@ def study(model: str, names: list[str]) -> dict[str, dict[str, dict[str, float]]
     for name in [n for n in runnable if VARIANTS[n].leaves_no_block_float(network)]:
         count = len(network.blocks)
         print(f"note: model {model} has {count} blocks, so {name} runs every block in int8", file=sys.stderr)
-    if any(VARIANTS[n].simulated for n in runnable):
+    if any(VARIANTS[n].simulated or VARIANTS[n].wide_finest for n in runnable):
         check_simulable(network)  # before a minute of calibration, not after
     statistics = None
     if any(VARIANTS[n].calibrated for n in runnable):

@@ -60,8 +60,12 @@ def round_weights(weight: Tensor) -> tuple[Tensor, Tensor]:
     """A convolution's float32 weights (``out x in x kh x kw``) as the int8 path stores them: int8 values and
     one scale per output channel (symmetric, ``max |w| / 127``); ``values * scale`` is what it computes with."""
     scales = (weight.abs().amax(dim=(1, 2, 3)) / 127).clamp_min(1e-12)
-    values = torch.round(weight / scales.reshape(-1, 1, 1, 1)).clamp(-127, 127).to(torch.int8)
-    return values, scales
+    return on_grid(weight, scales), scales
+
+
+def on_grid(weight: Tensor, scales: Tensor) -> Tensor:
+    """``weight`` as int8 values on the grid of ``scales`` (one per output channel), rounded to nearest."""
+    return torch.round(weight / scales.reshape(-1, 1, 1, 1)).clamp(-127, 127).to(torch.int8)
 
 
 # How a convolution's float32 weights (its gain folded in) become int8 values and per-output-channel scales:
@@ -146,34 +150,33 @@ class Int8Chain(nn.Module):
         self.top = top
         self.wide = wide  # activations with twice the bits, as two planes: each convolution runs twice
 
+    @property
+    def code_top(self) -> int:
+        """The activations' largest code: ``top``, or for wide chains that of twice its bits."""
+        return (1 << 2 * self.top.bit_length()) - 1 if self.wide else self.top
+
     def forward(self, x: Tensor) -> Tensor:
-        if self.wide:
-            return self._forward_wide(x)
-        q, quantizer = _quantize(x, self.top)
+        x = x.contiguous(memory_format=torch.channels_last)
+        quantizer = Quantizer.spanning(*kernels.value_range(x), self.code_top)
+        q = self._encode(x, quantizer, None)
         last = len(self.convs) - 1
         for i, (conv, slope) in enumerate(zip(self.convs, self.slopes, strict=True)):
-            y = conv(q, quantizer)
+            y = conv.forward_planes(q, quantizer, self.top.bit_length()) if self.wide else conv(q, quantizer)
             if i == last:
                 kernels.prelu_quantize_(y, slope, None)
                 return y
-            quantizer = Quantizer.spanning(*kernels.value_range(y, slope), self.top)
-            q = kernels.prelu_quantize_(y, slope, quantizer)
+            quantizer = Quantizer.spanning(*kernels.value_range(y, slope), self.code_top)
+            q = self._encode(y, quantizer, slope)
         raise AssertionError("an empty chain")
 
-    def _forward_wide(self, x: Tensor) -> Tensor:
-        bits = self.top.bit_length()
-        top = (1 << 2 * bits) - 1
-        x = x.contiguous(memory_format=torch.channels_last)
-        quantizer = Quantizer.spanning(*kernels.value_range(x), top)
-        planes = kernels.quantize_planes(x, quantizer, bits)
-        for i, (conv, slope) in enumerate(zip(self.convs, self.slopes, strict=True)):
-            y = conv.forward_planes(planes, quantizer, bits)
-            if i == len(self.convs) - 1:
-                kernels.prelu_quantize_(y, slope, None)
-                return y
-            quantizer = Quantizer.spanning(*kernels.value_range(y, slope), top)
-            planes = kernels.quantize_planes(y, quantizer, bits, slope)
-        raise AssertionError("an empty chain")
+    def _encode(self, x: Tensor, quantizer: Quantizer, slope: Tensor | None) -> Tensor | tuple[Tensor, Tensor]:
+        """The next convolution's input from ``x``, PReLU'd by ``slope`` if given: uint8 codes, or for wide
+        chains the two planes of the wide codes. One pass over ``x``."""
+        if self.wide:
+            return kernels.quantize_planes(x, quantizer, self.top.bit_length(), slope)
+        if slope is None:
+            return kernels.quantize_u8(x, quantizer)
+        return kernels.prelu_quantize_(x, slope, quantizer)
 
 
 class Int8ResChain(nn.Module):

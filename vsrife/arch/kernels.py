@@ -531,10 +531,13 @@ class Quantizer:
         scale = max(hi - lo, 1e-8) / top
         return cls(scale, round(-lo / scale), top)
 
+    def codes(self, x: Tensor) -> Tensor:
+        """The integer codes of ``x`` (int32, any ``top``), in PyTorch: the kernels' arithmetic."""
+        return torch.round(x * (1.0 / self.scale) + self.zero_point).clamp_(0, self.top).int()
+
     def reference(self, x: Tensor) -> Tensor:
         """The PyTorch operations the kernels compute in one pass (the fallback without the library)."""
-        values = torch.round(x * (1.0 / self.scale) + self.zero_point).clamp_(0, self.top)
-        return values.to(torch.uint8)
+        return self.codes(x).to(torch.uint8)
 
     def _args(self) -> tuple[float, float, float]:
         return 1.0 / self.scale, float(self.zero_point), float(self.top)
@@ -594,7 +597,7 @@ def quantize_planes(x: Tensor, quantizer: Quantizer, bits: int, slope: Tensor | 
     mask = (1 << bits) - 1
     if not _float_channels_last(x) or (slope is not None and not _slopes_fit(x, slope)):
         values = x if slope is None else F.prelu(x, slope.reshape(-1)[: x.shape[1]])
-        wide = torch.round(values * (1.0 / quantizer.scale) + quantizer.zero_point).clamp_(0, quantizer.top).int()
+        wide = quantizer.codes(values)
         planes = (wide >> bits).to(torch.uint8), (wide & mask).to(torch.uint8)
         return tuple(p.contiguous(memory_format=torch.channels_last) for p in planes)  # type: ignore[return-value]
     high, low = torch.empty_like(x, dtype=torch.uint8), torch.empty_like(x, dtype=torch.uint8)
