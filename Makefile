@@ -12,7 +12,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 DEPS := $(VENV)/.deps
 STAMP := $(VENV)/.installed
-SOURCES := $(shell find vsrife training native -name '*.py' -o -name '*.c') models/manifest.toml
+SOURCES := $(shell find vsrife training native -name '*.py' -o -name '*.c') models/manifest.toml $(wildcard vsrife/data/*.npz)
 PYTEST_ARGS ?=
 
 .PHONY: demo test lint venv clean
@@ -31,7 +31,9 @@ $(STAMP): $(DEPS) $(SOURCES)
 		&& $(PY) -m pip uninstall --quiet --yes vsrife || true
 	$(PY) -m pip install --quiet --no-deps --force-reinstall .
 	@# the checkout's vsrife/ is what `python -m pytest` and `python -m training` import: give it the same kernels
-	cp "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"/vsrife/_kernels*.so vsrife/
+	@# (through a new file: copying over the old one in place crashes any process that has it loaded)
+	for so in "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"/vsrife/_kernels*.so; do \
+		cp "$$so" "vsrife/.$${so##*/}.part" && mv -f "vsrife/.$${so##*/}.part" "vsrife/$${so##*/}"; done
 	@touch $@
 
 venv: $(STAMP)
