@@ -63,6 +63,8 @@ setup(
     # `training/` is run from a checkout (python -m training); a top-level "training" package is too
     # generic a name to install into site-packages
     packages=find_packages(include=["vsrife", "vsrife.*"]),
+    # the int8-gptq path's shipped GPTQ roundings (vsrife/gptq.py)
+    package_data={"vsrife": ["data/*.npz"]},
     install_requires=[
         "vapoursynth>=74",  # R74+ wheels (cp312 abi3); R81 is what we test
         "torch>=2.6",

@@ -254,7 +254,7 @@ def test_gptq_rounds_to_the_grid_with_less_output_error(official_weights):
     network = load_network("3.9")
     statistics = int8_calibration.collect(network, frames={"bikes.mp4": [20]}, positions=4000)
     name = "block3.convblock.2.0"
-    conv = int8_calibration.body_convolutions(network)[name]
+    conv = int8.body_convolutions(network)[name]
     moments = statistics[name].second_moments
     assert moments.shape == (conv.in_channels * 9,) * 2 and torch.allclose(moments, moments.T)
     weight = conv.weight.detach().float()
@@ -396,7 +396,7 @@ def test_the_real_path_takes_gptq_weights_exactly_as_the_simulation_rounds_them(
     """gptq_rounding hands quantize_network the int8 values of GPTQ's weights on the path's own grid: the
     convolutions compute with exactly the weights the simulated variants use."""
     network = precisions.get("fast32").apply(synthetic_network("v4", "4.0"))
-    convs = int8_calibration.body_convolutions(network)
+    convs = int8.body_convolutions(network)
     names = [name for name in convs if name.startswith("block3.")]  # the finest block's: the cheapest to round
     torch.manual_seed(8)
     statistics = {}

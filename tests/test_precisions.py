@@ -39,11 +39,15 @@ def test_measuring_picks_the_fastest_candidate_and_caches_it(cache):
     cpu_paths = {p.name: p for p in precisions.PRECISIONS.values() if "cpu" in p.devices}
     candidates = {name for name, p in cpu_paths.items() if p.default_candidate}
     assert set(choice.seconds) <= set(cpu_paths) and candidates <= set(choice.seconds) and "fp32" in candidates
+    calibrated = {name for name, p in cpu_paths.items() if p.calibrated}  # a default for some models only
     not_default = set(cpu_paths) - candidates  # timed (for vsrife.quality), never the plain default
+    assert calibrated and not calibrated & candidates
     # whole frames of the reference, fast32, and the probe's fastest candidate and opt-in path decide
     fastest = min(candidates, key=choice.seconds.__getitem__)
-    fastest_opt_in = min(not_default, key=choice.seconds.__getitem__)
+    fastest_opt_in = min(not_default - calibrated, key=choice.seconds.__getitem__)
     assert set(choice.frames) == {"fp32", "fast32", fastest, fastest_opt_in}
+    # the calibrated paths' whole frames are timed against the verdict, on the architecture they are for
+    assert set(choice.calibrated_frames) == {"fp32", choice.precision} | calibrated
     whole_candidates = {name: s for name, s in choice.frames.items() if name in candidates}
     assert choice.precision in whole_candidates
     assert choice.frames[choice.precision] <= 1.05 * min(whole_candidates.values())  # fast32 keeps ties within 5%
@@ -145,16 +149,19 @@ def test_whole_frames_decide(cache, monkeypatch, frames, expected):
     monkeypatch.setattr(precisions, "measure", lambda paths, **_: precisions.Measurement(convolutions, 0.0))
     timed: list[str] = []
 
-    def whole_frame_seconds(paths: list[precisions.Precision], rounds: int = 2) -> dict[str, float]:
-        timed.extend(p.name for p in paths)
-        return {p.name: frames[p.name] for p in paths}
+    def whole_frame_seconds(
+        paths: list[precisions.Precision], model: str = precisions.WHOLE_FRAME_MODEL, rounds: int = 2
+    ) -> dict[str, float]:
+        if model == precisions.WHOLE_FRAME_MODEL:  # (the calibrated paths' are timed on their own model)
+            timed.extend(p.name for p in paths)
+        return {p.name: frames.get(p.name, 0.1) for p in paths}
 
     monkeypatch.setattr(precisions, "whole_frame_seconds", whole_frame_seconds)
     choice = precisions.choose()
     assert timed == ["fp32", "fast32", "int8"]  # the probe's fastest candidate (fp32) and opt-in path (int8)
     assert choice.precision == ("fast32" if expected == "bf16" else expected)  # bf16 was not timed whole
     assert ("fp32" in choice.skipped) == (expected != "fp32")
-    assert "whole 448x256 frames: fp32" in choice.describe()
+    assert "whole 448x256 frames of 4.6: fp32" in choice.describe()
     assert precisions.choose().frames == choice.frames  # cached with the verdict
     if expected == "bf16":  # now bf16's convolutions lead, so its whole frames are timed and win
         convolutions["bf16"] = 0.35
@@ -168,8 +175,11 @@ def test_whole_frames_are_timed_on_each_path():
     """Every CPU path, bf16 included: which paths are timed whole depends on the CPU (bf16 where it is fast),
     and its network, built for timing, once crashed the first use on AMX Xeons."""
     paths = [p for p in precisions.PRECISIONS.values() if "cpu" in p.devices]
-    seconds = precisions.whole_frame_seconds(paths, rounds=1)
-    assert set(seconds) == {p.name for p in paths} == {"fp32", "fast32", "bf16", "int8"}
+    seconds = precisions.whole_frame_seconds([p for p in paths if not p.calibrated], rounds=1)
+    assert set(seconds) == {"fp32", "fast32", "bf16", "int8"}
+    calibrated = [p for p in paths if p.calibrated]
+    seconds.update(precisions.whole_frame_seconds(calibrated, precisions.CALIBRATED_FRAME_MODEL, rounds=1))
+    assert set(seconds) == {p.name for p in paths} == {"fp32", "fast32", "bf16", "int8", "int8-gptq"}
     assert all(0 < s < 30 for s in seconds.values())
 
 
@@ -304,8 +314,10 @@ def frame_difference(a: vs.VideoNode, b: vs.VideoNode) -> tuple[int, float]:
 
 
 @pytest.mark.usefixtures("official_weights")
-@pytest.mark.parametrize("precision", ["fast32", "bf16", "int8"])
-@pytest.mark.parametrize("model", ["3.9", "4.26"])
+@pytest.mark.parametrize(
+    ("precision", "model"),
+    [(p, m) for m in ("3.9", "4.26") for p in ("fast32", "bf16", "int8")] + [("int8-gptq", "3.9")],
+)
 def test_every_path_runs_in_the_filter_with_several_streams(tmp_path, precision, model):
     """Two streams share one network: the frames are those of one stream (which runs torch on twice the
     threads: float sums round differently, by one code at most) and the same from run to run.
@@ -327,7 +339,7 @@ def test_every_path_runs_in_the_filter_with_several_streams(tmp_path, precision,
         return
     one = core.rife.RIFE(clip, precision=precision, num_streams=1, sc=False, **options)
     worst, share = frame_difference(two, one)
-    if precision == "int8":
+    if precision.startswith("int8"):
         assert share < 0.01, (worst, share)
     else:
         assert worst <= 1, (worst, share)

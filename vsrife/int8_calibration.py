@@ -9,21 +9,33 @@ and two published ways to use that which :mod:`vsrife.int8_study` compares with 
   multiplies the weights' matching column by it: the same products, but channels of very different ranges
   share one per-tensor activation range better. ``s = peak(x)^α / peak(w)^(1-α)`` balances the two.
 
+``python -m vsrife.int8_calibration --model M`` computes GPTQ's rounding of a model's published weights, as
+the package ships it for the ``int8-gptq`` path (:mod:`vsrife.gptq`), and prints the entry to record.
+
 The statistics come from fixed real frame pairs of the sample clips (:data:`CALIBRATION_FRAMES`), none of them
 a frame of the benchmark's quality set, run through the ``fast32`` network.
 """
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Collection
 from dataclasses import dataclass
+from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from . import cli, gptq
 from .arch import int8
 from .benchmark import sample_rgb, to_tensor
+from .errors import RifeError
+from .fetch import sha256_of
 from .inference import Interpolator
+from .weights import load_network
 
 # middle frames n of calibration pairs (n - 1, n + 1): natural footage, animation, titles, end credits, a face
 CALIBRATION_FRAMES = {
@@ -43,24 +55,24 @@ class InputStatistics:
     peaks: Tensor  # max |x| per input channel: (in,)
 
 
-def body_convolutions(network: nn.Module) -> dict[str, nn.Conv2d]:
-    """The convolutions of the bodies the int8 path quantizes, by qualified name (the same in every copy of
-    a network)."""
-    inside = {id(conv) for _, _, layers in int8.bodies(network) for conv in layers.modules()}
-    return {n: m for n, m in network.named_modules() if isinstance(m, nn.Conv2d) and id(m) in inside}
-
-
 def collect(
-    network: nn.Module, frames: dict[str, list[int]] | None = None, positions: int = 20000, seed: int = 0
+    network: nn.Module,
+    frames: dict[str, list[int]] | None = None,
+    positions: int = 20000,
+    seed: int = 0,
+    only: Collection[str] | None = None,
 ) -> dict[str, InputStatistics]:
     """Run the calibration pairs (``frames``, default :data:`CALIBRATION_FRAMES`) through ``network``'s
-    ``fast32`` path and gather, for every body convolution, :class:`InputStatistics` (``positions``: how many
-    output positions of each frame enter the second moments, drawn at random with ``seed``)."""
+    ``fast32`` path and gather, for every body convolution (or those named in ``only``),
+    :class:`InputStatistics` (``positions``: how many output positions of each frame enter the second
+    moments, drawn at random by a generator of each convolution's own, seeded from ``seed`` and its place:
+    the same draws whichever others are gathered too)."""
     path = Interpolator(network, device="cpu", precision="fast32")
-    generator = torch.Generator().manual_seed(seed)
     sums: dict[str, list] = {}
 
-    def record(name: str, conv: nn.Conv2d):
+    def record(name: str, conv: nn.Conv2d, index: int):
+        generator = torch.Generator().manual_seed(seed * 1000 + index)
+
         def hook(_module: nn.Module, inputs: tuple[Tensor, ...]) -> None:
             x = inputs[0].detach().float()
             columns = F.unfold(x, conv.kernel_size, conv.dilation, conv.padding, conv.stride)[0]
@@ -74,7 +86,11 @@ def collect(
 
         return hook
 
-    handles = [conv.register_forward_pre_hook(record(n, conv)) for n, conv in body_convolutions(path.network).items()]
+    handles = [
+        conv.register_forward_pre_hook(record(name, conv, index))
+        for index, (name, conv) in enumerate(int8.body_convolutions(path.network).items())
+        if only is None or name in only
+    ]
     try:
         for clip_name, centres in (frames or CALIBRATION_FRAMES).items():
             rgb = sample_rgb(clip_name)
@@ -125,3 +141,51 @@ def gptq_round(weight: Tensor, second_moments: Tensor, damping: float = 0.01, bl
             errors[:, i - start] = error
         w[:, end:] -= errors @ inverse[start:end, end:]
     return rounded[:, torch.argsort(order)].float().reshape(weight.shape)
+
+
+def gptq_offsets(network: nn.Module, statistics: dict[str, InputStatistics]) -> dict[str, Tensor]:
+    """Per body convolution of ``network`` (its ``fast32`` copy's names, as :func:`collect` gives them): how far
+    GPTQ's int8 value of each weight lies from the nearest one (what :mod:`vsrife.gptq` ships)."""
+    offsets = {}
+    for name, conv in int8.body_convolutions(network).items():
+        weight = conv.weight.detach().float()
+        nearest, scales = int8.round_weights(weight)
+        rounded = int8.on_grid(gptq_round(weight, statistics[name].second_moments), scales)
+        offsets[name] = (rounded.to(torch.int16) - nearest.to(torch.int16)).to(torch.int8)
+    return offsets
+
+
+def write_offsets(network: nn.Module, path: Path) -> str:
+    """Calibrate ``network`` (a minute or two), write its GPTQ offsets to ``path`` (npz, written atomically)
+    and return the file's SHA-256."""
+    offsets = gptq_offsets(network, collect(network))
+    arrays = {name: values.numpy() for name, values in offsets.items()}
+    arrays[gptq.DIGEST_KEY] = np.array(gptq.weights_digest(network))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.name}.{os.getpid()}.part")
+    with partial.open("wb") as out:
+        np.savez_compressed(out, **arrays)
+    os.replace(partial, path)
+    return sha256_of(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = cli.parser("python -m vsrife.int8_calibration", __doc__)
+    parser.add_argument("--model", required=True, help="a model whose published weights are in the store")
+    parser.add_argument(
+        "--out", type=Path, metavar="FILE", help="where to write it (default: vsrife/data/gptq-MODEL.npz here)"
+    )
+    args = parser.parse_args(argv)
+    try:
+        network = load_network(args.model)
+    except RifeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    out = args.out or Path(__file__).parent / "data" / f"gptq-{args.model}.npz"
+    sha256 = write_offsets(network, out)
+    print(f"{out}: sha256 {sha256}, weights digest {gptq.weights_digest(network)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -139,6 +139,18 @@ VARIANTS = {
         wide_finest=2,
         gptq=True,
     ),
+    "gptq-wide3": Variant(
+        "GPTQ's weights, 8-bit activations, the three finest blocks' 16-bit as two uint8 planes",
+        255,
+        wide_finest=3,
+        gptq=True,
+    ),
+    "gptq-wide3-7bit": Variant(
+        "GPTQ's weights, 7-bit activations (CPUs without VNNI), the three finest blocks' 14-bit as two planes",
+        127,
+        wide_finest=3,
+        gptq=True,
+    ),
     "sim-gptq-blocks012": Variant(
         "simulated: GPTQ weights, 8-bit activations, block 3's body (the finest) left float32",
         255,
@@ -238,7 +250,7 @@ def check_simulable(network: nn.Module) -> None:
 
 def gptq_rounding(network: nn.Module, statistics: dict[str, int8_calibration.InputStatistics]) -> int8.Rounding:
     """The int8 path's weight rounding done by GPTQ with each body convolution's calibration statistics."""
-    names = {id(conv): name for name, conv in int8_calibration.body_convolutions(network).items()}
+    names = {id(conv): name for name, conv in int8.body_convolutions(network).items()}
 
     def rounding(conv: nn.Conv2d, weight: Tensor) -> tuple[Tensor, Tensor]:
         _, scales = int8.round_weights(weight)  # GPTQ rounds to this grid
@@ -264,7 +276,7 @@ def interpolator(
         )
         return path
     check_simulable(path.network)
-    names = {id(conv): name for name, conv in int8_calibration.body_convolutions(path.network).items()}
+    names = {id(conv): name for name, conv in int8.body_convolutions(path.network).items()}
     blocks = list(getattr(path.network, "blocks", []))
     wide = {id(block) for block in blocks[len(blocks) - variant.wide_finest :]}
     for block, name, layers in list(int8.bodies(path.network)):

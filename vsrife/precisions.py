@@ -1,17 +1,20 @@
 """How the network runs: its execution paths ("precisions"), and the default chosen by measuring this CPU.
 
-=========  ==============================================  ==================================================
-name       convolutions                                    everything else
-=========  ==============================================  ==================================================
-``fp32``   float32, planar                                 upstream's exact sequence of operations: the
-                                                           reference, pinned by the conformance tests
-``fast32`` float32, channels-last                          shorter equivalent resampling, fused kernels
-                                                           (float rounding apart, the same function)
-``bf16``   bfloat16, channels-last                         as ``fast32``; frames, flows and warps float32
-``int8``   int8 weights and activations in the blocks'     as ``fast32`` (see :mod:`vsrife.arch.int8`)
-           bodies (oneDNN), the rest as ``fast32``
-``fp16``   float16 (CUDA only)                             as ``fast32``
-=========  ==============================================  ==================================================
+=============  ==============================================  =================================================
+name           convolutions                                    everything else
+=============  ==============================================  =================================================
+``fp32``       float32, planar                                 upstream's exact sequence of operations: the
+                                                               reference, pinned by the conformance tests
+``fast32``     float32, channels-last                          shorter equivalent resampling, fused kernels
+                                                               (float rounding apart, the same function)
+``bf16``       bfloat16, channels-last                         as ``fast32``; frames, flows and warps float32
+``int8``       int8 weights and activations in the blocks'     as ``fast32`` (see :mod:`vsrife.arch.int8`)
+               bodies (oneDNN), the rest as ``fast32``
+``int8-gptq``  as ``int8``, with GPTQ's weights (shipped per   as ``fast32``
+               model, :mod:`vsrife.gptq`) and the finest
+               blocks' activations at twice the bits
+``fp16``       float16 (CUDA only)                             as ``fast32``
+=============  ==============================================  =================================================
 
 Which path is fastest depends on the CPU far more than on its feature flags: bfloat16 convolutions are 7x
 *slower* than float32 ones on CPUs that only emulate bfloat16, and on some CPUs with AVX-512 BF16 they
@@ -20,6 +23,10 @@ convolution shapes are timed on each path, then whole frames on the reference, `
 the rest (convolutions alone can mislead); the fastest whole frames win, and the verdict is cached per CPU
 model, vector features, core count, torch version (and oneDNN's ISA cap, if set) in the user cache folder.
 ``precision=`` always overrides it.
+
+Paths calibrated per model (``int8-gptq``) are measured too, on the architecture they were shipped for, and
+a model takes one by default only where it kept every real clip within 0.05 dB of ``fp32`` with this CPU's
+activation bits and ran whole frames faster than the CPU's verdict (:meth:`Choice.path_for`).
 
 Other programs running at the same time distort such a measurement (one taken during a test run here saw
 the int8 path at 1.24x float32 instead of 2.09x). So each path counts its fastest round, and the probe notes
@@ -44,12 +51,13 @@ import platformdirs
 import torch
 from torch import nn
 
+from . import gptq
 from .arch import build_network, get_spec, int8
 from .errors import RifeError
 from .stopwatch import in_turns
 
 CACHE_ENV = "VSRIFE_CACHE_DIR"
-PROBE_VERSION = 6  # bump when the probe or a path changes enough to invalidate cached verdicts
+PROBE_VERSION = 7  # bump when the probe or a path changes enough to invalidate cached verdicts
 BUSY_LIMIT = 0.25  # share of the CPU the probe's threads did not get above which its verdict is provisional
 PRESCREEN_FACTOR = 3.0  # times slower than the best on the probe's first shape: not probed whole
 
@@ -64,9 +72,13 @@ class Precision:
     channels_last: bool
     exact: bool  # upstream's exact sequence of operations
     devices: tuple[str, ...] = ("cpu", "cuda")
-    # may the measured choice pick it? (a path that loses accuracy must earn this on real footage)
+    # may the measured choice pick it for every model? (a path that loses accuracy must earn this on real
+    # footage)
     default_candidate: bool = True
     quantized: bool = False  # int8 convolutions in the blocks' bodies (vsrife.arch.int8)
+    # quantized as vsrife.gptq ships it for the model's weights: a default only for the models it kept within
+    # the quality bar, where it is faster
+    calibrated: bool = False
 
     def check(self, device: torch.device) -> None:
         """Raise a :class:`RifeError` if this path cannot run on ``device``."""
@@ -77,13 +89,17 @@ class Precision:
                 f"on {device.type.upper()} use one of {', '.join(others)}"
             )
 
-    def apply(self, network: nn.Module) -> nn.Module:
-        """A copy of ``network`` (float32, as loaded) converted to this path; the original is left as it is."""
+    def apply(self, network: nn.Module, *, for_timing: bool = False) -> nn.Module:
+        """A copy of ``network`` (float32, as loaded) converted to this path; the original is left as it is.
+        ``for_timing``: calibrated paths take any weights of the architectures they were shipped for (as
+        fast, not as accurate)."""
         if self.name == "fp32":
             return network
         converted = copy.deepcopy(network)
         converted.set_precision(self.dtype, channels_last=self.channels_last, exact=self.exact)
-        if self.quantized:
+        if self.calibrated:
+            gptq.quantize(network, converted, for_timing=for_timing)
+        elif self.quantized:
             int8.quantize_network(converted)
         return converted
 
@@ -104,6 +120,17 @@ PRECISIONS: dict[str, Precision] = {
             devices=("cpu",),
             default_candidate=False,
             quantized=True,
+        ),
+        Precision(
+            "int8-gptq",
+            "int8 with GPTQ's weights (models 3.5, 3.8, 3.9) and wide activations in the finest blocks",
+            torch.float32,
+            True,
+            False,
+            devices=("cpu",),
+            default_candidate=False,  # not for every model: per model, where calibrated (Choice.path_for)
+            quantized=True,
+            calibrated=True,
         ),
     )
 }
@@ -139,13 +166,39 @@ class Choice:
     measured_at: str = ""
     busy: float = 0.0  # share of the CPU the probe's threads waited for (other processes had it)
     frames: dict[str, float] = field(default_factory=dict)  # seconds of whole small frames: they decide
+    # seconds of whole small frames of :data:`CALIBRATED_FRAME_MODEL`'s architecture on the paths calibrated
+    # per model, on fp32 and on the verdict's path: they decide for the models those paths were shipped for
+    calibrated_frames: dict[str, float] = field(default_factory=dict)
     cached: bool = False
 
     def speedup(self, path: str) -> float | None:
         """How many times faster than ``fp32`` whole frames ran on ``path`` here (``None``: not timed whole)."""
-        if "fp32" not in self.frames or path not in self.frames:
-            return None
-        return self.frames["fp32"] / self.frames[path]
+        for frames in (self.frames, self.calibrated_frames):
+            if "fp32" in frames and path in frames:
+                return frames["fp32"] / frames[path]
+        return None
+
+    @property
+    def timed_paths(self) -> list[str]:
+        """The paths whose whole frames were timed (:meth:`speedup` knows them)."""
+        return [*dict.fromkeys([*self.frames, *self.calibrated_frames])]
+
+    def path_for(self, network: nn.Module) -> tuple[str, str]:
+        """The default path for ``network`` on this CPU, and why: a path calibrated for its exact weights where
+        that kept them within the quality bar with this CPU's activation bits and ran whole frames more than
+        5% faster than the CPU's verdict, else the verdict (:attr:`precision`)."""
+        frames = self.calibrated_frames
+        base = frames.get(self.precision)
+        for name, seconds in frames.items():
+            if not get(name).calibrated or base is None or seconds >= base / 1.05:
+                continue
+            if gptq.passes_by_default(network):
+                why = (
+                    f"calibrated for these weights of model {network.spec.name}, and faster than "
+                    f"{self.precision} here ({seconds * 1000:.0f} against {base * 1000:.0f} ms a small frame)"
+                )
+                return name, why
+        return self.precision, self.describe()
 
     @property
     def provisional(self) -> bool:
@@ -156,10 +209,11 @@ class Choice:
         timings = ", ".join(f"{name} {s * 1000:.0f} ms" for name, s in sorted(self.seconds.items(), key=lambda i: i[1]))
         when = f"on {self.measured_at} (cached)" if self.cached else "now"
         text = f"the fastest measured {when} on {self.cpu}, {self.cores} cores: {timings} per 720p frame's convolutions"
-        if self.frames:
-            height, width = WHOLE_FRAME_SIZE
-            whole = ", ".join(f"{name} {s * 1000:.0f} ms" for name, s in self.frames.items())
-            text += f"; whole {width}x{height} frames: {whole}"
+        height, width = WHOLE_FRAME_SIZE
+        for model, frames in ((WHOLE_FRAME_MODEL, self.frames), (CALIBRATED_FRAME_MODEL, self.calibrated_frames)):
+            if frames:
+                whole = ", ".join(f"{name} {s * 1000:.0f} ms" for name, s in frames.items())
+                text += f"; whole {width}x{height} frames of {model}: {whole}"
         if self.provisional:
             text += f" (other processes had {self.busy:.0%} of the CPU: measured again when it is idle)"
         return text + "".join(f"; {name}: {why}" for name, why in self.skipped.items())
@@ -250,7 +304,9 @@ class _Probe:
                 x = x.to(precision.dtype, memory_format=torch.channels_last)
             if precision.quantized:
                 slope = torch.full((channels,), 0.25)
-                chain = int8.Int8Chain([int8.Int8Conv2d(layer)], [slope], int8.activation_top())
+                wide_finest = gptq.SHIPPED[CALIBRATED_FRAME_MODEL].wide_finest if precision.calibrated else 0
+                wide = len(self.cases) >= len(PROBE_SHAPES) - wide_finest  # the finest blocks
+                chain = int8.Int8Chain([int8.Int8Conv2d(layer)], [slope], int8.activation_top(), wide=wide)
                 self.cases.append(lambda chain=chain, x=x: chain(x))
             else:
                 self.cases.append(lambda layer=layer, x=x: layer(x))
@@ -348,13 +404,14 @@ def choose(force_measure: bool = False) -> Choice:
             return cached
     _measured_in_this_process = True
     choice = Choice("fast32", cpu, cores, torch.__version__, measured_at=time.strftime("%Y-%m-%d %H:%M:%S"))
-    candidates, timed_only = [], []
+    candidates, timed_only, calibrated = [], [], []
     for precision in PRECISIONS.values():
         if "cpu" in precision.devices:
-            (candidates if precision.default_candidate else timed_only).append(precision)
+            kind = calibrated if precision.calibrated else candidates if precision.default_candidate else timed_only
+            kind.append(precision)
     # the opt-in paths are timed too: vsrife.quality may spend their speed on ensemble, which more than
     # makes up for what they lose
-    measurement = measure(candidates + timed_only)
+    measurement = measure(candidates + timed_only + calibrated)
     choice.seconds, choice.busy = measurement.seconds, measurement.busy
     for precision in timed_only:
         choice.skipped[precision.name] = "not a plain default (it loses accuracy); ensemble may pay for it"
@@ -372,24 +429,30 @@ def choose(force_measure: bool = False) -> Choice:
         choice.precision = winner
     if probe_winner != choice.precision and choice.seconds[probe_winner] < choice.seconds["fast32"] / 1.05:
         choice.skipped[probe_winner] = "faster convolutions, but not faster whole frames"
+    if calibrated:  # only for the models they were calibrated for: timed on such an architecture
+        paths = [get("fp32"), get(choice.precision), *calibrated]
+        choice.calibrated_frames = whole_frame_seconds(list(dict.fromkeys(paths)), CALIBRATED_FRAME_MODEL)
+        for precision in calibrated:
+            choice.skipped[precision.name] = "a default only for the models it was calibrated for"
     _write_cache(key, choice)
     return choice
 
 
 WHOLE_FRAME_MODEL = "4.6"  # a typical 4-block network; random weights: speed does not depend on values
+CALIBRATED_FRAME_MODEL = "3.9"  # the architecture of the models with shipped calibrations (vsrife.gptq)
 WHOLE_FRAME_SIZE = (256, 448)
 
 
-def whole_frame_seconds(paths: list[Precision], rounds: int = 2) -> dict[str, float]:
+def whole_frame_seconds(paths: list[Precision], model: str = WHOLE_FRAME_MODEL, rounds: int = 2) -> dict[str, float]:
     """The fastest of ``rounds`` whole interpolations of a small frame pair (:data:`WHOLE_FRAME_SIZE`,
-    :data:`WHOLE_FRAME_MODEL` with seeded random weights) on each path, the paths taking turns: resampling,
+    architecture ``model`` with seeded random weights) on each path, the paths taking turns: resampling,
     warping and blending included, which the convolution probe leaves out (about 0.1 s a frame)."""
     torch.manual_seed(0)
     # built as users build it, outside inference mode: its weights keep their version counters
-    network = build_network(get_spec(WHOLE_FRAME_MODEL)).eval()
+    network = build_network(get_spec(model)).eval()
     height, width = WHOLE_FRAME_SIZE
     frames = torch.rand(2, 1, 3, height, width)
-    runs = {p.name: functools.partial(p.apply(network), frames[0], frames[1], 0.5) for p in paths}
+    runs = {p.name: functools.partial(p.apply(network, for_timing=True), frames[0], frames[1], 0.5) for p in paths}
     with torch.inference_mode():
         return {name: min(seconds) for name, seconds in in_turns(runs, rounds).items()}
 
@@ -402,8 +465,10 @@ def _may_measure_again() -> bool:
     return idle is not None and idle >= 1.0 - BUSY_LIMIT / 2
 
 
-def default_precision(device: torch.device) -> str:
-    """``fp32`` on CUDA (``fp16`` is there on request); on the CPU the measured :func:`choose`."""
+def default_precision(device: torch.device, network: nn.Module | None = None) -> str:
+    """``fp32`` on CUDA (``fp16`` is there on request); on the CPU the measured :func:`choose`, for
+    ``network`` if given (:meth:`Choice.path_for`)."""
     if device.type != "cpu":
         return "fp32"
-    return choose().precision
+    choice = choose()
+    return choice.precision if network is None else choice.path_for(network)[0]

@@ -92,7 +92,7 @@ def default(spec: ArchSpec, precision: str, choice: Choice | None, path_given: b
     path than the plain default (``int8``: ensemble more than makes up for what it loses)."""
     if not spec.can_ensemble:
         return Verdict(QUALITIES["fast"], f"model {spec.name} cannot ensemble")
-    measured = {} if choice is None else {p: choice.speedup(p) for p in choice.frames}
+    measured = {} if choice is None else {p: choice.speedup(p) for p in choice.timed_paths}
     speedups = {p: s for p, s in measured.items() if s is not None}
     if precision not in speedups:
         return Verdict(QUALITIES["fast"], "no measurement of this device says that ensemble would fit in time")

