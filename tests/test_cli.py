@@ -125,9 +125,12 @@ def test_precision_shows_the_verdict_and_measures_again_on_request(tmp_path):
     first = precision()  # nothing cached: measured now
     assert first.returncode == 0, first.stderr
     assert "default CPU path:" in first.stdout and "measured now" in first.stdout
-    cache = json.loads((tmp_path / "precision.json").read_text())
-    second = precision()
-    assert "(cached)" in second.stdout and str(tmp_path) in second.stdout
+    for _ in range(3):  # a verdict taken while other processes were busy is provisional: measured again
+        cache = json.loads((tmp_path / "precision.json").read_text())
+        second = precision()
+        if "(cached)" in second.stdout:
+            break
+    assert "(cached)" in second.stdout and str(tmp_path) in second.stdout, (first.stdout, second.stdout)
     again = precision("--measure")
     assert "measured now" in again.stdout
     assert json.loads((tmp_path / "precision.json").read_text()) != cache  # a new measurement replaced it

@@ -141,12 +141,16 @@ def _require(network: nn.Module) -> ShippedRounding:
 
 
 def _rounding(entry: ShippedRounding, converted: nn.Module) -> int8.Rounding:
-    """``entry``'s offsets as the :data:`~vsrife.arch.int8.Rounding` of ``converted``'s body convolutions
-    (found by name)."""
     offsets = read_offsets(entry)
-    names = {id(conv): name for name, conv in int8.body_convolutions(converted).items()}
-    if set(names.values()) != set(offsets):
+    if set(offsets) != set(int8.body_convolutions(converted)):
         raise RifeError(f"the package's {entry.file} does not name this network's body convolutions: reinstall")
+    return offsets_rounding(offsets, converted)
+
+
+def offsets_rounding(offsets: dict[str, Tensor], network: nn.Module) -> int8.Rounding:
+    """GPTQ's ``offsets`` from nearest rounding (by body convolution name) as the
+    :data:`~vsrife.arch.int8.Rounding` of ``network``'s body convolutions."""
+    names = {id(conv): name for name, conv in int8.body_convolutions(network).items()}
 
     def round_by_offsets(conv: nn.Conv2d, weight: Tensor) -> tuple[Tensor, Tensor]:
         return apply_offsets(offsets[names[id(conv)]], weight)

@@ -144,10 +144,13 @@ def gptq_round(weight: Tensor, second_moments: Tensor, damping: float = 0.01, bl
 
 
 def gptq_offsets(network: nn.Module, statistics: dict[str, InputStatistics]) -> dict[str, Tensor]:
-    """Per body convolution of ``network`` (its ``fast32`` copy's names, as :func:`collect` gives them): how far
-    GPTQ's int8 value of each weight lies from the nearest one (what :mod:`vsrife.gptq` ships)."""
+    """Per body convolution of ``network`` with ``statistics`` (its ``fast32`` copy's names, as :func:`collect`
+    gives them): how far GPTQ's int8 value of each weight lies from the nearest one (what :mod:`vsrife.gptq`
+    ships)."""
     offsets = {}
     for name, conv in int8.body_convolutions(network).items():
+        if name not in statistics:
+            continue
         weight = conv.weight.detach().float()
         nearest, scales = int8.round_weights(weight)
         rounded = int8.on_grid(gptq_round(weight, statistics[name].second_moments), scales)

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from . import cli, int8_calibration
+from . import cli, gptq, int8_calibration
 from .arch import int8
 from .arch.kernels import Quantizer
 from .benchmark import quality
@@ -249,15 +249,9 @@ def check_simulable(network: nn.Module) -> None:
 
 
 def gptq_rounding(network: nn.Module, statistics: dict[str, int8_calibration.InputStatistics]) -> int8.Rounding:
-    """The int8 path's weight rounding done by GPTQ with each body convolution's calibration statistics."""
-    names = {id(conv): name for name, conv in int8.body_convolutions(network).items()}
-
-    def rounding(conv: nn.Conv2d, weight: Tensor) -> tuple[Tensor, Tensor]:
-        _, scales = int8.round_weights(weight)  # GPTQ rounds to this grid
-        rounded = int8_calibration.gptq_round(weight, statistics[names[id(conv)]].second_moments)
-        return int8.on_grid(rounded, scales), scales  # already on the grid: exact
-
-    return rounding
+    """The int8 path's weight rounding done by GPTQ with each body convolution's calibration statistics, as
+    the ``int8-gptq`` path applies its shipped rounding."""
+    return gptq.offsets_rounding(int8_calibration.gptq_offsets(network, statistics), network)
 
 
 def interpolator(
