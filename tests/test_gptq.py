@@ -102,8 +102,9 @@ def test_a_damaged_shipped_file_is_refused():
 
 def choice_with(calibrated_seconds: float) -> precisions.Choice:
     """A verdict of fast32 on which int8-gptq's whole frames took ``calibrated_seconds`` (fast32: 0.113)."""
-    frames = {"fp32": 0.140, "fast32": 0.113, "int8-gptq": calibrated_seconds}
-    return precisions.Choice("fast32", "test CPU", 2, torch.__version__, calibrated_frames=frames)
+    frames = {"fp32": 0.140, "fast32": 0.113}
+    calibrated = {"fast32": 0.113, "int8-gptq": calibrated_seconds}
+    return precisions.Choice("fast32", "test CPU", 2, torch.__version__, frames=frames, calibrated_frames=calibrated)
 
 
 def test_the_default_takes_it_only_for_weights_it_passed_with_and_only_where_it_is_faster(v39):

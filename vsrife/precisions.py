@@ -166,16 +166,22 @@ class Choice:
     measured_at: str = ""
     busy: float = 0.0  # share of the CPU the probe's threads waited for (other processes had it)
     frames: dict[str, float] = field(default_factory=dict)  # seconds of whole small frames: they decide
-    # seconds of whole small frames of :data:`CALIBRATED_FRAME_MODEL`'s architecture on the paths calibrated
-    # per model, on fp32 and on the verdict's path: they decide for the models those paths were shipped for
+    # seconds of whole frames (:data:`CALIBRATED_FRAME_SIZE`) of :data:`CALIBRATED_FRAME_MODEL`'s architecture
+    # on the paths calibrated per model and on the verdict's path: they decide for the models those paths were
+    # shipped for
     calibrated_frames: dict[str, float] = field(default_factory=dict)
     cached: bool = False
 
     def speedup(self, path: str) -> float | None:
-        """How many times faster than ``fp32`` whole frames ran on ``path`` here (``None``: not timed whole)."""
-        for frames in (self.frames, self.calibrated_frames):
-            if "fp32" in frames and path in frames:
-                return frames["fp32"] / frames[path]
+        """How many times faster than ``fp32`` whole frames ran on ``path`` here (``None``: not timed whole);
+        for a calibrated path, the verdict's speed-up times how much faster than the verdict it ran."""
+        frames, calibrated, verdict = self.frames, self.calibrated_frames, self.precision
+        if "fp32" not in frames:
+            return None
+        if path in frames:
+            return frames["fp32"] / frames[path]
+        if path in calibrated and verdict in calibrated and verdict in frames:
+            return frames["fp32"] / frames[verdict] * calibrated[verdict] / calibrated[path]
         return None
 
     @property
@@ -195,7 +201,7 @@ class Choice:
             if gptq.passes_by_default(network):
                 why = (
                     f"calibrated for these weights of model {network.spec.name}, and faster than "
-                    f"{self.precision} here ({seconds * 1000:.0f} against {base * 1000:.0f} ms a small frame)"
+                    f"{self.precision} here ({seconds * 1000:.0f} against {base * 1000:.0f} ms a frame)"
                 )
                 return name, why
         return self.precision, self.describe()
@@ -209,8 +215,10 @@ class Choice:
         timings = ", ".join(f"{name} {s * 1000:.0f} ms" for name, s in sorted(self.seconds.items(), key=lambda i: i[1]))
         when = f"on {self.measured_at} (cached)" if self.cached else "now"
         text = f"the fastest measured {when} on {self.cpu}, {self.cores} cores: {timings} per 720p frame's convolutions"
-        height, width = WHOLE_FRAME_SIZE
-        for model, frames in ((WHOLE_FRAME_MODEL, self.frames), (CALIBRATED_FRAME_MODEL, self.calibrated_frames)):
+        for model, (height, width), frames in (
+            (WHOLE_FRAME_MODEL, WHOLE_FRAME_SIZE, self.frames),
+            (CALIBRATED_FRAME_MODEL, CALIBRATED_FRAME_SIZE, self.calibrated_frames),
+        ):
             if frames:
                 whole = ", ".join(f"{name} {s * 1000:.0f} ms" for name, s in frames.items())
                 text += f"; whole {width}x{height} frames of {model}: {whole}"
@@ -430,8 +438,8 @@ def choose(force_measure: bool = False) -> Choice:
     if probe_winner != choice.precision and choice.seconds[probe_winner] < choice.seconds["fast32"] / 1.05:
         choice.skipped[probe_winner] = "faster convolutions, but not faster whole frames"
     if calibrated:  # only for the models they were calibrated for: timed on such an architecture
-        paths = [get("fp32"), get(choice.precision), *calibrated]
-        choice.calibrated_frames = whole_frame_seconds(list(dict.fromkeys(paths)), CALIBRATED_FRAME_MODEL)
+        paths = list(dict.fromkeys([get(choice.precision), *calibrated]))
+        choice.calibrated_frames = whole_frame_seconds(paths, CALIBRATED_FRAME_MODEL, CALIBRATED_FRAME_SIZE)
         for precision in calibrated:
             choice.skipped[precision.name] = "a default only for the models it was calibrated for"
     _write_cache(key, choice)
@@ -441,16 +449,21 @@ def choose(force_measure: bool = False) -> Choice:
 WHOLE_FRAME_MODEL = "4.6"  # a typical 4-block network; random weights: speed does not depend on values
 CALIBRATED_FRAME_MODEL = "3.9"  # the architecture of the models with shipped calibrations (vsrife.gptq)
 WHOLE_FRAME_SIZE = (256, 448)
+# larger: int8-gptq's extra passes weigh more on small frames (3.9 without AMX, ad hoc: 1.03-1.05x fast32 at
+# 448x256, 1.12-1.20x at 896x512 and 720p)
+CALIBRATED_FRAME_SIZE = (512, 896)
 
 
-def whole_frame_seconds(paths: list[Precision], model: str = WHOLE_FRAME_MODEL, rounds: int = 2) -> dict[str, float]:
-    """The fastest of ``rounds`` whole interpolations of a small frame pair (:data:`WHOLE_FRAME_SIZE`,
-    architecture ``model`` with seeded random weights) on each path, the paths taking turns: resampling,
-    warping and blending included, which the convolution probe leaves out (about 0.1 s a frame)."""
+def whole_frame_seconds(
+    paths: list[Precision], model: str = WHOLE_FRAME_MODEL, size: tuple[int, int] = WHOLE_FRAME_SIZE, rounds: int = 2
+) -> dict[str, float]:
+    """The fastest of ``rounds`` whole interpolations of a frame pair of ``size`` (height, width; default
+    small) through architecture ``model`` with seeded random weights on each path, the paths taking turns:
+    resampling, warping and blending included, which the convolution probe leaves out (about 0.1 s a frame)."""
     torch.manual_seed(0)
     # built as users build it, outside inference mode: its weights keep their version counters
     network = build_network(get_spec(model)).eval()
-    height, width = WHOLE_FRAME_SIZE
+    height, width = size
     frames = torch.rand(2, 1, 3, height, width)
     runs = {p.name: functools.partial(p.apply(network, for_timing=True), frames[0], frames[1], 0.5) for p in paths}
     with torch.inference_mode():
