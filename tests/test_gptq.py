@@ -94,10 +94,13 @@ def test_other_weights_get_a_clear_error_never_another_models_rounding(v39):
         core.rife.RIFE(small_clip(), model="3.1", precision="int8-gptq").get_frame(0)
 
 
-def test_a_damaged_shipped_file_is_refused():
+def test_a_damaged_or_mismatched_shipped_file_is_refused():
     damaged = replace(gptq.SHIPPED["3.9"], sha256="0" * 64)
     with pytest.raises(RifeError, match=r"gptq-3\.9\.npz is damaged"):
         gptq.read_offsets(damaged)
+    other = replace(gptq.SHIPPED["3.9"], weights_digest=gptq.SHIPPED["3.8"].weights_digest)
+    with pytest.raises(RifeError, match="computed for other weights"):
+        gptq.read_offsets(other)
 
 
 def choice_with(calibrated_seconds: float) -> precisions.Choice:

