@@ -16,6 +16,8 @@ from training.__main__ import build_parser as training_parser
 from vsrife.__main__ import build_parser as vsrife_parser
 from vsrife.benchmark import build_parser as benchmark_parser
 from vsrife.dedup_study import build_parser as dedup_study_parser
+from vsrife.int8_calibration import build_parser as int8_calibration_parser
+from vsrife.int8_calibration import main as int8_calibration_main
 from vsrife.int8_study import build_parser as int8_study_parser
 from vsrife.int8_study import main as int8_study_main
 from vsrife.quality_study import build_parser as quality_study_parser
@@ -41,6 +43,7 @@ PARSERS = {
     "python -m vsrife.soak": soak_parser,
     "python -m vsrife.dedup_study": dedup_study_parser,
     "python -m vsrife.int8_study": int8_study_parser,
+    "python -m vsrife.int8_calibration": int8_calibration_parser,
     "python -m vsrife.quality_study": quality_study_parser,
     "examples/demo.py": lambda: script_parser("examples/demo.py"),
     "tools/compact_conformance.py": lambda: script_parser("tools/compact_conformance.py"),
@@ -94,13 +97,20 @@ def test_bare_command_lists_commands_and_the_next_step():
     assert "models" in result.stdout and "python -m vsrife models download 3.9" in result.stdout
 
 
-def test_int8_study_refuses_models_it_cannot_study(official_weights, capsys, tmp_path, monkeypatch):
-    """3.1 has no IFBlock bodies (int8 would be fast32 there); missing weights name the download command."""
-    assert int8_study_main(["--model", "3.1"]) == 2
+@pytest.mark.parametrize("command", ["study", "calibration"])
+def test_int8_study_and_calibration_refuse_models_they_cannot_take(
+    official_weights, capsys, tmp_path, monkeypatch, command
+):
+    """3.1 has no IFBlock bodies (int8 would be fast32 there); missing weights name the download command.
+    The calibration says so before its minute of work, and writes nothing."""
+    out = tmp_path / "gptq.npz"
+    main = int8_study_main if command == "study" else lambda a: int8_calibration_main([*a, "--out", str(out)])
+    assert main(["--model", "3.1"]) == 2
     assert "model 3.1 has no int8 path" in capsys.readouterr().err
     monkeypatch.setenv("VSRIFE_MODEL_DIR", str(tmp_path))  # an empty store
-    assert int8_study_main(["--model", "4.22"]) == 2
+    assert main(["--model", "4.22"]) == 2
     assert "models download 4.22" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_path_of_a_missing_model_fails(tmp_path):

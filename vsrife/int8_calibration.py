@@ -18,6 +18,7 @@ a frame of the benchmark's quality set, run through the ``fast32`` network.
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from collections.abc import Collection
@@ -143,6 +144,14 @@ def gptq_round(weight: Tensor, second_moments: Tensor, damping: float = 0.01, bl
     return rounded[:, torch.argsort(order)].float().reshape(weight.shape)
 
 
+def load_quantizable(model: str) -> nn.Module:
+    """Model ``model``'s published weights, or a :class:`RifeError` if its network has no int8 path."""
+    network = load_network(model)
+    if next(int8.bodies(network), None) is None:
+        raise RifeError(f"model {model} has no int8 path (its network has no blocks with bodies to quantize)")
+    return network
+
+
 def gptq_offsets(network: nn.Module, statistics: dict[str, InputStatistics]) -> dict[str, Tensor]:
     """Per body convolution of ``network`` with ``statistics`` (its ``fast32`` copy's names, as :func:`collect`
     gives them): how far GPTQ's int8 value of each weight lies from the nearest one (what :mod:`vsrife.gptq`
@@ -172,15 +181,19 @@ def write_offsets(network: nn.Module, path: Path) -> str:
     return sha256_of(path)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = cli.parser("python -m vsrife.int8_calibration", __doc__)
     parser.add_argument("--model", required=True, help="a model whose published weights are in the store")
     parser.add_argument(
         "--out", type=Path, metavar="FILE", help="where to write it (default: vsrife/data/gptq-MODEL.npz here)"
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     try:
-        network = load_network(args.model)
+        network = load_quantizable(args.model)  # before a minute of calibration
     except RifeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -35,7 +35,6 @@ from .arch.kernels import Quantizer
 from .benchmark import quality
 from .errors import RifeError
 from .inference import Interpolator
-from .weights import load_network
 
 
 @dataclass(frozen=True)
@@ -272,7 +271,7 @@ def interpolator(
     check_simulable(path.network)
     names = {id(conv): name for name, conv in int8.body_convolutions(path.network).items()}
     blocks = list(getattr(path.network, "blocks", []))
-    wide = {id(block) for block in blocks[len(blocks) - variant.wide_finest :]}
+    wide = {id(block) for block in int8.finest_blocks(path.network, variant.wide_finest)}
     for block, name, layers in list(int8.bodies(path.network)):
         if variant.blocks is not None and blocks.index(block) not in variant.blocks:
             continue  # stays float32
@@ -287,9 +286,7 @@ def interpolator(
 def study(model: str, names: list[str]) -> dict[str, dict[str, dict[str, float]]]:
     """``{clip: {variant: {"difference_db", "vs_fp32_psnr"}}}`` for the variants this CPU computes exactly:
     the PSNR difference to fp32's against the true frames, and the PSNR against fp32's frames."""
-    network = load_network(model)
-    if next(int8.bodies(network), None) is None:
-        raise RifeError(f"model {model} has no int8 path (its network has no blocks with bodies to quantize)")
+    network = int8_calibration.load_quantizable(model)
     runnable = [n for n in names if VARIANTS[n].simulated or VARIANTS[n].top <= int8.activation_top()]
     if not runnable:
         raise RifeError("this CPU's int8 convolutions overflow with 8-bit activations: ask for 7-bit variants")

@@ -218,6 +218,12 @@ def bodies(network: nn.Module) -> Iterator[tuple[nn.Module, str, nn.Sequential]]
                 yield block, name, child
 
 
+def finest_blocks(network: nn.Module, count: int) -> list[nn.Module]:
+    """The ``count`` finest of ``network``'s blocks (all of them if it has fewer; none for ``count`` 0)."""
+    every = list(getattr(network, "blocks", []))
+    return every[max(len(every) - count, 0) :] if count > 0 else []
+
+
 def body_convolutions(network: nn.Module) -> dict[str, nn.Conv2d]:
     """The convolutions of the bodies the int8 path quantizes, by qualified name (the same in every copy of
     a network)."""
@@ -243,7 +249,7 @@ def quantize_network(
     top = top or activation_top()
     all_blocks = list(getattr(network, "blocks", []))
     chosen = [id(b) for i, b in enumerate(all_blocks) if blocks is None or i in blocks]
-    wide = {id(b) for b in all_blocks[max(len(all_blocks) - wide_finest, 0) :]} if wide_finest else set()
+    wide = {id(b) for b in finest_blocks(network, wide_finest)}
     for block, name, layers in list(bodies(network)):
         if id(block) not in chosen:
             continue
