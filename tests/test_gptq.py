@@ -5,8 +5,6 @@ with."""
 from __future__ import annotations
 
 import copy
-import json
-import os
 import subprocess
 import sys
 from dataclasses import replace
@@ -123,11 +121,14 @@ def test_the_default_takes_it_only_for_weights_it_passed_with_and_only_where_it_
     assert faster.speedup("int8-gptq") == pytest.approx(0.140 / 0.090)
 
 
+def cache_verdict(choice: precisions.Choice, folder, monkeypatch) -> None:
+    """``choice`` as this machine's cached verdict, in a cache ``folder`` of the test's own."""
+    monkeypatch.setenv(precisions.CACHE_ENV, str(folder))
+    precisions._write_cache(precisions._cache_key(precisions.cpu_name(), precisions.os.cpu_count() or 1), choice)
+
+
 def test_the_filter_runs_and_logs_it_by_default_from_a_cached_verdict(tmp_path, monkeypatch):
-    monkeypatch.setenv(precisions.CACHE_ENV, str(tmp_path))
-    key = precisions._cache_key(precisions.cpu_name(), precisions.os.cpu_count() or 1)
-    entry = {k: v for k, v in precisions.asdict(choice_with(0.090)).items() if k != "cached"}
-    (tmp_path / "precision.json").write_text(json.dumps({key: entry}))
+    cache_verdict(choice_with(0.090), tmp_path, monkeypatch)
     lines = log_lines(lambda: core.rife.RIFE(small_clip(), model="3.9", quality="fast").get_frame(1))
     assert any("(int8-gptq)" in line for line in lines), lines
     assert any("precision int8-gptq: calibrated for these weights of model 3.9" in line for line in lines), lines
@@ -135,13 +136,10 @@ def test_the_filter_runs_and_logs_it_by_default_from_a_cached_verdict(tmp_path, 
     assert any("(fast32)" in line for line in lines), lines
 
 
-def test_the_precision_command_names_the_models_with_a_path_of_their_own(tmp_path):
-    key = precisions._cache_key(precisions.cpu_name(), precisions.os.cpu_count() or 1)
-    entry = {k: v for k, v in precisions.asdict(choice_with(0.090)).items() if k != "cached"}
-    (tmp_path / "precision.json").write_text(json.dumps({key: entry}))
-    env = {**os.environ, precisions.CACHE_ENV: str(tmp_path)}
+def test_the_precision_command_names_the_models_with_a_path_of_their_own(tmp_path, monkeypatch):
+    cache_verdict(choice_with(0.090), tmp_path, monkeypatch)
     result = subprocess.run(
-        [sys.executable, "-m", "vsrife", "precision"], capture_output=True, text=True, env=env, cwd=ROOT, check=True
+        [sys.executable, "-m", "vsrife", "precision"], capture_output=True, text=True, cwd=ROOT, check=True
     )
     assert "default CPU path: fast32" in result.stdout
     for model in gptq.SHIPPED:  # all downloaded (official_weights)
