@@ -24,3 +24,14 @@ def test_the_steady_state_cancels_start_up():
     short, long = (2.0 + 5 * 0.5, 10), (2.0 + 15 * 0.5, 30)
     assert benchmark.per_frame_difference(short, long, 2) == 0.5
     assert benchmark.per_frame_difference(short, long, 1) == 0.25  # per output frame: a plain clip's rate
+
+
+def test_the_model_table_always_times_fp32_its_reference(monkeypatch, capsys, official_weights):
+    """Its ratios and quality are against fp32, so fp32 is timed even when --paths leaves it out (a tiny
+    frame size added for the test: the figures themselves are not asserted)."""
+    monkeypatch.setitem(benchmark.SIZES, "144p", (256, 144))
+    args = ["--models", "3.9", "--sizes", "144p", "--paths", "fast32", "--original-sizes", "--no-quality"]
+    assert benchmark.main([*args, "--no-vspipe", "--repeat", "1", "--frames-per-run", "2"]) == 0
+    header, row = capsys.readouterr().out.splitlines()[-2:]
+    assert header.split()[2:4] == ["fp32", "s"] and "fast32" in header
+    assert row.startswith("3.9") and row.endswith("MB")

@@ -383,7 +383,8 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         default=["fp32", "fast32", "int8"],
         metavar="PRECISION",
-        help="paths to time besides the default (which is always timed)",
+        help="paths to time besides the default; in the per-model table also fp32, the reference of its "
+        "ratios and quality (both always timed there)",
     )
     parser.add_argument(
         "--original-sizes",
@@ -460,7 +461,7 @@ def print_models(args: argparse.Namespace, choice: precisions.Choice, results: d
     for model in args.models:
         network, real = network_for(model)
         default = choice.path_for(network)[0]
-        names = [*dict.fromkeys([*args.paths, default])]
+        names = [*dict.fromkeys(["fp32", *args.paths, default])]  # fp32: the ratios' and quality's reference
         header = f"{'model':<6} {'size':>5} " + " ".join(f"{n + ' s':>9}" for n in names)
         print(header + " ratios to fp32  GFLOP  RSS")
         paths = {name: Interpolator(network, device="cpu", precision=name) for name in names}
