@@ -392,6 +392,29 @@ def test_the_study_runs_wide_finest_blocks_on_the_real_path():
     assert psnr(path.interpolate(*inputs(), 0.5), reference) > psnr(plain, reference)
 
 
+@needs_kernels
+def test_each_blocks_conv0_runs_as_a_wide_int8_chain_when_asked():
+    """The study's conv0 variants (measured and not taken: docs/performance.md) run both stride-2 layers of each
+    block's conv0 on two planes: conv0's output shape, and within 0.1% of the same layers in float32 with the
+    same int8 weights."""
+    network = precisions.get("fast32").apply(synthetic_network("v4", "4.0"))
+    float_layers = [block.conv0 for block in network.blocks]
+    int8.quantize_network(network, wide_conv0=True)
+    torch.manual_seed(9)
+    for block, layers in zip(network.blocks, float_layers, strict=True):
+        chain = block.conv0
+        assert isinstance(chain, int8.Int8Chain) and chain.wide
+        x = (torch.rand(1, layers[0][0].in_channels, 32, 48) * 3).contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            reference = x
+            for conv, pair in zip(chain.convs, layers, strict=True):
+                weight = conv.q_weight.float() * conv.weight_scales.reshape(-1, 1, 1, 1)
+                reference = pair[1](F.conv2d(reference, weight, conv.bias, stride=2, padding=1))
+            out = chain(x)
+        assert out.shape == reference.shape == (1, layers[1][0].out_channels, 8, 12)
+        assert (out - reference).abs().mean() < 1e-3 * reference.abs().mean()
+
+
 def test_the_real_path_takes_gptq_weights_exactly_as_the_simulation_rounds_them():
     """gptq_rounding hands quantize_network the int8 values of GPTQ's weights on the path's own grid: the
     convolutions compute with exactly the weights the simulated variants use."""

@@ -62,6 +62,7 @@ class Variant:
     simulated: Simulation | None = None
     wide_finest: int = 0  # the finest blocks whose activations get twice the bits (two uint8 planes)
     gptq: bool = False  # the real path with GPTQ's weights (calibrated on the sample clips)
+    wide_conv0: bool = False  # each block's conv0 in int8 too, with wide activations
 
     @property
     def calibrated(self) -> bool:
@@ -149,6 +150,21 @@ VARIANTS = {
         127,
         wide_finest=3,
         gptq=True,
+    ),
+    "8bit-conv0": Variant("8-bit, and each block's conv0 in int8 with 16-bit activations", 255, wide_conv0=True),
+    "gptq-wide3-conv0": Variant(
+        "gptq-wide3, and each block's conv0 in int8 with 16-bit activations",
+        255,
+        wide_finest=3,
+        gptq=True,
+        wide_conv0=True,
+    ),
+    "gptq-wide3-7bit-conv0": Variant(
+        "gptq-wide3-7bit, and each block's conv0 in int8 with 14-bit activations",
+        127,
+        wide_finest=3,
+        gptq=True,
+        wide_conv0=True,
     ),
     "sim-gptq-blocks012": Variant(
         "simulated: GPTQ weights, 8-bit activations, block 3's body (the finest) left float32",
@@ -265,7 +281,12 @@ def interpolator(
             assert statistics is not None
             rounding = gptq_rounding(path.network, statistics)
         int8.quantize_network(
-            path.network, top=variant.top, blocks=variant.blocks, wide_finest=variant.wide_finest, rounding=rounding
+            path.network,
+            top=variant.top,
+            blocks=variant.blocks,
+            wide_finest=variant.wide_finest,
+            rounding=rounding,
+            wide_conv0=variant.wide_conv0,
         )
         return path
     check_simulable(path.network)

@@ -238,6 +238,7 @@ def quantize_network(
     blocks: Collection[int] | None = None,
     wide_finest: int = 0,
     rounding: Rounding | None = None,
+    wide_conv0: bool = False,
 ) -> nn.Module:
     """Replace the bodies of ``network`` (a float32 fast-path network) by int8 chains, in place: the int8 path.
 
@@ -245,7 +246,8 @@ def quantize_network(
     ``top``, the activations' largest code (default :func:`activation_top`; 255 overflows on CPUs without
     VNNI); ``blocks``, the indices of the blocks whose bodies are quantized (default: all); ``wide_finest``, how
     many of the finest blocks get activations of twice the bits (:class:`Int8Chain`'s ``wide``; not for ResConv
-    bodies yet); ``rounding``, how the weights are rounded (default: to nearest)."""
+    bodies yet); ``rounding``, how the weights are rounded (default: to nearest); ``wide_conv0``, each
+    quantized block's ``conv0`` in int8 too, with wide activations (its weights rounded to nearest)."""
     top = top or activation_top()
     all_blocks = list(getattr(network, "blocks", []))
     chosen = [id(b) for i, b in enumerate(all_blocks) if blocks is None or i in blocks]
@@ -264,4 +266,13 @@ def quantize_network(
             convs = [Int8Conv2d(pair[0], rounding=rounding) for pair in layers]
             replacement = Int8Chain(convs, slopes, top, wide=id(block) in wide)
         setattr(block, name, replacement)
+    if wide_conv0:
+        for block in all_blocks:
+            if id(block) in chosen:
+                block.conv0 = _wide_chain(block.conv0, top)
     return network
+
+
+def _wide_chain(layers: nn.Sequential, top: int) -> Int8Chain:
+    slopes = [activation_slope(pair[1], pair[0].out_channels) for pair in layers]
+    return Int8Chain([Int8Conv2d(pair[0]) for pair in layers], slopes, top, wide=True)
