@@ -52,6 +52,10 @@ def chain_convolutions(network: torch.nn.Module) -> list[int8.Int8Conv2d]:
 def test_the_path_computes_with_nearest_rounding_moved_by_the_shipped_offsets(v39):
     path = Interpolator(v39, device="cpu", precision="int8-gptq")
     assert [m.wide for m in path.network.modules() if isinstance(m, int8.Int8Chain)] == [False, True, True, True]
+    finest = path.network.blocks[-1].convblock  # with 8-bit activations only its first layers' inputs are wide
+    count = gptq.SHIPPED["3.9"].finest_wide_layers(int8.activation_top()) or len(finest.convs)
+    assert finest.wide_inputs == [i < count for i in range(len(finest.convs))]
+    assert all(path.network.blocks[-2].convblock.wide_inputs)
     offsets = gptq.read_offsets(gptq.SHIPPED["3.9"])
     fast = int8.body_convolutions(precisions.get("fast32").apply(v39))
     quantized = chain_convolutions(path.network)

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from vsrife import int8_calibration, precisions
-from vsrife.arch import int8, kernels
+from vsrife.arch import build_network, get_spec, int8, kernels
 from vsrife.arch.kernels import Quantizer
 from vsrife.errors import RifeError
 from vsrife.inference import Interpolator
@@ -367,7 +367,7 @@ def test_the_two_planes_dequantize_to_the_wide_value():
 def test_a_wide_chain_follows_the_float_chain_far_closer_than_the_plain_one():
     """The real int8 convolutions on two planes (oneDNN's sum post-op adding the low plane's): against the
     same layers in float32 with the same int8 weights, the error of 8-bit (or 7-bit) activations shrinks
-    by more than 20x, and nothing else changes."""
+    by more than 20x, and nothing else changes. Widening only the first two layers' inputs lands between."""
     layers = precisions.get("fast32").apply(synthetic_network("v4", "4.0")).blocks[3].convblock
     convs = [int8.Int8Conv2d(pair[0]) for pair in layers]
     slopes = [int8.activation_slope(pair[1], pair[0].out_channels) for pair in layers]
@@ -379,8 +379,24 @@ def test_a_wide_chain_follows_the_float_chain_far_closer_than_the_plain_one():
         for conv, slope in zip(convs, slopes, strict=True):
             weight = conv.q_weight.float() * conv.weight_scales.reshape(-1, 1, 1, 1)
             reference = F.prelu(F.conv2d(reference, weight, conv.bias, padding=1), slope)
-        errors = [(int8.Int8Chain(convs, slopes, top, wide=wide)(x) - reference).abs().mean() for wide in (False, True)]
-    assert errors[1] < errors[0] / 20
+        chains = [int8.Int8Chain(convs, slopes, top, wide=wide, wide_layers=n) for wide, n in CHAIN_WIDTHS]
+        plain, first_two, wide = [(chain(x) - reference).abs().mean() for chain in chains]
+    assert wide < plain / 20 and wide < first_two < plain
+    assert chains[1].wide_inputs == [True, True] + [False] * (len(convs) - 2) and chains[1].wide
+    assert not chains[0].wide and all(chains[2].wide_inputs)
+
+
+CHAIN_WIDTHS = [(False, None), (True, 2), (True, None)]  # plain, the first two layers' inputs wide, all wide
+
+
+def test_the_finest_blocks_wide_layers_are_counted_across_its_pairs():
+    """3.x's bodies are pairs of layers with a skip: ``finest_wide_layers`` counts the finest block's layers
+    through its pairs in order; the other wide blocks keep every layer wide."""
+    network = precisions.get("fast32").apply(build_network(get_spec("3.8")).eval())
+    int8.quantize_network(network, top=int8.activation_top(), wide_finest=2, finest_wide_layers=3)
+    finest, second = ([c for n, c in b.named_children() if n.startswith("convblock")] for b in network.blocks[:-3:-1])
+    assert [flag for chain in finest for flag in chain.wide_inputs] == [True, True, True] + [False] * 5
+    assert all(flag for chain in second for flag in chain.wide_inputs)
 
 
 def test_the_study_runs_wide_finest_blocks_on_the_real_path():

@@ -3,7 +3,8 @@
 The path is the int8 path (:mod:`vsrife.arch.int8`) with two changes that together keep 3.5, 3.8 and 3.9
 within 0.02 dB of ``fp32`` on every real clip of the benchmark's quality set, where the plain path loses up
 to 0.12 (``docs/performance.md``): the finest blocks' activations at twice the bits (two uint8 planes, each
-convolution run on both), and weights rounded by GPTQ (Frantar et al., ICLR 2023;
+convolution run on both; in the finest block, with 8-bit activations, only as many layers as the model needs),
+and weights rounded by GPTQ (Frantar et al., ICLR 2023;
 :func:`vsrife.int8_calibration.gptq_round`), which rounds a convolution's weights to the int8 grid so that its
 *output* on real inputs moves least. That needs statistics of those inputs: a minute of calibration on fixed
 frame pairs of the sample clips (:data:`vsrife.int8_calibration.CALIBRATION_FRAMES`), which need a video
@@ -46,6 +47,14 @@ class ShippedRounding:
     # the benchmark's quality set within 0.05 dB of fp32 (python -m vsrife.int8_study --variants
     # gptq-wideN gptq-wideN-7bit): the measured default choice may pick the path only then
     default_bits: tuple[int, ...]
+    # with 8-bit activations (CPUs with VNNI or AMX), only the finest block's first so many layers' inputs wide
+    # (None: all): the fewest with which no clip lost more than 0.01 dB against fp32 (int8_study --variants
+    # gptq-wide3-finest2 gptq-wide3-finest4); with 7-bit planes 2 or 4 lost up to 0.056 dB, so they keep all
+    finest_wide_layers_8bit: int | None = None
+
+    def finest_wide_layers(self, top: int) -> int | None:
+        """How many of the finest block's layers take wide inputs with activation codes up to ``top``."""
+        return self.finest_wide_layers_8bit if top == 255 else None
 
 
 SHIPPED: dict[str, ShippedRounding] = {
@@ -58,6 +67,7 @@ SHIPPED: dict[str, ShippedRounding] = {
             "3c36f815fb9b09dd21209235a8cbb7a257ae493f7309e9148b798f9501a05187",
             3,
             (8, 7),
+            finest_wide_layers_8bit=2,
         ),
         ShippedRounding(
             "3.8",
@@ -66,6 +76,7 @@ SHIPPED: dict[str, ShippedRounding] = {
             "a8abafe39dbecac15956997743f194bed66349407f4efb6d92f8caa7191ade5a",
             3,
             (8, 7),
+            finest_wide_layers_8bit=4,
         ),
         ShippedRounding(
             "3.5",
@@ -128,7 +139,10 @@ def quantize(network: nn.Module, converted: nn.Module, *, for_timing: bool = Fal
     else:
         entry = _require(network)
         rounding = _rounding(entry, converted)
-    int8.quantize_network(converted, wide_finest=entry.wide_finest, rounding=rounding)
+    finest_wide_layers = entry.finest_wide_layers(int8.activation_top())
+    int8.quantize_network(
+        converted, wide_finest=entry.wide_finest, finest_wide_layers=finest_wide_layers, rounding=rounding
+    )
 
 
 def _require(network: nn.Module) -> ShippedRounding:

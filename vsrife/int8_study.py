@@ -63,6 +63,7 @@ class Variant:
     wide_finest: int = 0  # the finest blocks whose activations get twice the bits (two uint8 planes)
     gptq: bool = False  # the real path with GPTQ's weights (calibrated on the sample clips)
     wide_conv0: bool = False  # each block's conv0 in int8 too, with wide activations
+    finest_wide_layers: int | None = None  # of the finest block, only the first so many layers' inputs wide
 
     @property
     def calibrated(self) -> bool:
@@ -151,6 +152,17 @@ VARIANTS = {
         wide_finest=3,
         gptq=True,
     ),
+    **{
+        f"gptq-wide3{bits}-finest{n}": Variant(
+            f"gptq-wide3{bits}, but of the finest block only the first {n} layers' inputs wide",
+            255 if not bits else 127,
+            wide_finest=3,
+            gptq=True,
+            finest_wide_layers=n,
+        )
+        for bits in ("", "-7bit")
+        for n in (1, 2, 4)
+    },
     "8bit-conv0": Variant("8-bit, and each block's conv0 in int8 with 16-bit activations", 255, wide_conv0=True),
     "gptq-wide3-conv0": Variant(
         "gptq-wide3, and each block's conv0 in int8 with 16-bit activations",
@@ -287,6 +299,7 @@ def interpolator(
             wide_finest=variant.wide_finest,
             rounding=rounding,
             wide_conv0=variant.wide_conv0,
+            finest_wide_layers=variant.finest_wide_layers,
         )
         return path
     check_simulable(path.network)

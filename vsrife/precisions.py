@@ -57,7 +57,7 @@ from .errors import RifeError
 from .stopwatch import in_turns
 
 CACHE_ENV = "VSRIFE_CACHE_DIR"
-PROBE_VERSION = 8  # bump when the probe or a path changes enough to invalidate cached verdicts
+PROBE_VERSION = 9  # bump when the probe or a path changes enough to invalidate cached verdicts
 BUSY_LIMIT = 0.25  # share of the CPU the probe's threads did not get above which its verdict is provisional
 PRESCREEN_FACTOR = 3.0  # times slower than the best on the probe's first shape: not probed whole
 
@@ -313,7 +313,9 @@ class _Probe:
             if precision.quantized:
                 slope = torch.full((channels,), 0.25)
                 wide_finest = gptq.SHIPPED[CALIBRATED_FRAME_MODEL].wide_finest if precision.calibrated else 0
-                wide = len(self.cases) >= len(PROBE_SHAPES) - wide_finest  # the finest blocks
+                # the finest blocks, every layer (an upper bound where the finest block widens only its first
+                # layers: whole frames, CALIBRATED_FRAME_MODEL's, decide for calibrated paths)
+                wide = len(self.cases) >= len(PROBE_SHAPES) - wide_finest
                 chain = int8.Int8Chain([int8.Int8Conv2d(layer)], [slope], int8.activation_top(), wide=wide)
                 self.cases.append(lambda chain=chain, x=x: chain(x))
             else:

@@ -141,38 +141,57 @@ def _quantize(x: Tensor, top: int) -> tuple[Tensor, Quantizer]:
 class Int8Chain(nn.Module):
     """Layers ``conv -> activation`` run back to back in int8 (3.9-4.4's body, 3.x's pairs): float32 in,
     float32 out. Between two layers, one pass measures the range of the activated output and a second
-    applies the activation (a PReLU; a LeakyReLU is a PReLU with one slope) and quantizes."""
+    applies the activation (a PReLU; a LeakyReLU is a PReLU with one slope) and quantizes.
 
-    def __init__(self, convs: list[Int8Conv2d], slopes: list[Tensor], top: int, wide: bool = False) -> None:
+    A ``wide`` chain gives its layers' inputs twice the bits, as two planes (each of those convolutions runs
+    twice); ``wide_layers`` limits that to the first few layers (None: all): the later layers of a block cost
+    less accuracy in 8 bits than the first ones (``docs/performance.md``)."""
+
+    def __init__(
+        self,
+        convs: list[Int8Conv2d],
+        slopes: list[Tensor],
+        top: int,
+        wide: bool = False,
+        wide_layers: int | None = None,
+    ) -> None:
         super().__init__()
         self.convs = nn.ModuleList(convs)
         self.slopes = [kernels.tile_per_channel(s) if kernels.available() else s.detach().float() for s in slopes]
         self.top = top
-        self.wide = wide  # activations with twice the bits, as two planes: each convolution runs twice
+        count = len(convs) if wide_layers is None else wide_layers
+        self.wide_inputs = [wide and i < count for i in range(len(convs))]  # per layer: is its input wide
 
     @property
-    def code_top(self) -> int:
-        """The activations' largest code: ``top``, or for wide chains that of twice its bits."""
-        return (1 << 2 * self.top.bit_length()) - 1 if self.wide else self.top
+    def wide(self) -> bool:
+        return any(self.wide_inputs)
+
+    def code_top(self, wide: bool) -> int:
+        """The largest code of a layer's input: ``top``, or for a wide input that of twice its bits."""
+        return (1 << 2 * self.top.bit_length()) - 1 if wide else self.top
 
     def forward(self, x: Tensor) -> Tensor:
         x = x.contiguous(memory_format=torch.channels_last)
-        quantizer = Quantizer.spanning(*kernels.value_range(x), self.code_top)
-        q = self._encode(x, quantizer, None)
+        bits = self.top.bit_length()
+        quantizer = Quantizer.spanning(*kernels.value_range(x), self.code_top(self.wide_inputs[0]))
+        q = self._encode(x, quantizer, None, self.wide_inputs[0])
         last = len(self.convs) - 1
         for i, (conv, slope) in enumerate(zip(self.convs, self.slopes, strict=True)):
-            y = conv.forward_planes(q, quantizer, self.top.bit_length()) if self.wide else conv(q, quantizer)
+            y = conv.forward_planes(q, quantizer, bits) if self.wide_inputs[i] else conv(q, quantizer)
             if i == last:
                 kernels.prelu_quantize_(y, slope, None)
                 return y
-            quantizer = Quantizer.spanning(*kernels.value_range(y, slope), self.code_top)
-            q = self._encode(y, quantizer, slope)
+            wide = self.wide_inputs[i + 1]
+            quantizer = Quantizer.spanning(*kernels.value_range(y, slope), self.code_top(wide))
+            q = self._encode(y, quantizer, slope, wide)
         raise AssertionError("an empty chain")
 
-    def _encode(self, x: Tensor, quantizer: Quantizer, slope: Tensor | None) -> Tensor | tuple[Tensor, Tensor]:
-        """The next convolution's input from ``x``, PReLU'd by ``slope`` if given: uint8 codes, or for wide
-        chains the two planes of the wide codes. One pass over ``x``."""
-        if self.wide:
+    def _encode(
+        self, x: Tensor, quantizer: Quantizer, slope: Tensor | None, wide: bool
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        """The next convolution's input from ``x``, PReLU'd by ``slope`` if given: uint8 codes, or for a wide
+        input the two planes of the wide codes. One pass over ``x``."""
+        if wide:
             return kernels.quantize_planes(x, quantizer, self.top.bit_length(), slope)
         if slope is None:
             return kernels.quantize_u8(x, quantizer)
@@ -239,6 +258,7 @@ def quantize_network(
     wide_finest: int = 0,
     rounding: Rounding | None = None,
     wide_conv0: bool = False,
+    finest_wide_layers: int | None = None,
 ) -> nn.Module:
     """Replace the bodies of ``network`` (a float32 fast-path network) by int8 chains, in place: the int8 path.
 
@@ -246,12 +266,16 @@ def quantize_network(
     ``top``, the activations' largest code (default :func:`activation_top`; 255 overflows on CPUs without
     VNNI); ``blocks``, the indices of the blocks whose bodies are quantized (default: all); ``wide_finest``, how
     many of the finest blocks get activations of twice the bits (:class:`Int8Chain`'s ``wide``; not for ResConv
-    bodies yet); ``rounding``, how the weights are rounded (default: to nearest); ``wide_conv0``, each
-    quantized block's ``conv0`` in int8 too, with wide activations (its weights rounded to nearest)."""
+    bodies yet); ``finest_wide_layers``, of the finest block only the first so many layers' inputs wide (None:
+    all; 3.x's bodies count their pairs' layers in order); ``rounding``, how the weights are rounded (default:
+    to nearest); ``wide_conv0``, each quantized block's ``conv0`` in int8 too, with wide activations (its
+    weights rounded to nearest; for the study)."""
     top = top or activation_top()
     all_blocks = list(getattr(network, "blocks", []))
     chosen = [id(b) for i, b in enumerate(all_blocks) if blocks is None or i in blocks]
     wide = {id(b) for b in finest_blocks(network, wide_finest)}
+    finest = finest_blocks(network, 1)
+    budget = finest_wide_layers  # the finest block's wide layers not yet given to one of its chains
     for block, name, layers in list(bodies(network)):
         if id(block) not in chosen:
             continue
@@ -264,7 +288,10 @@ def quantize_network(
         else:
             slopes = [activation_slope(pair[1], pair[0].out_channels) for pair in layers]
             convs = [Int8Conv2d(pair[0], rounding=rounding) for pair in layers]
-            replacement = Int8Chain(convs, slopes, top, wide=id(block) in wide)
+            wide_layers = None
+            if budget is not None and block in finest:
+                wide_layers, budget = min(budget, len(convs)), budget - min(budget, len(convs))
+            replacement = Int8Chain(convs, slopes, top, wide=id(block) in wide, wide_layers=wide_layers)
         setattr(block, name, replacement)
     if wide_conv0:
         for block in all_blocks:
