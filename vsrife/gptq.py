@@ -1,7 +1,7 @@
 """GPTQ's int8 weights for the ``int8-gptq`` path, computed once per model and shipped with the package.
 
-The path is the int8 path (:mod:`vsrife.arch.int8`) with two changes that together keep 3.5, 3.8 and 3.9
-within 0.02 dB of ``fp32`` on every real clip of the benchmark's quality set, where the plain path loses up
+The path is the int8 path (:mod:`vsrife.arch.int8`) with two changes with which 3.5, 3.8 and 3.9 lose at
+most 0.02 dB against ``fp32`` on any real clip of the benchmark's quality set, where the plain path loses up
 to 0.12 (``docs/performance.md``): the finest blocks' activations at twice the bits (two uint8 planes, each
 convolution run on both; in the finest block, with 8-bit activations, only as many layers as the model needs),
 and weights rounded by GPTQ (Frantar et al., ICLR 2023;
