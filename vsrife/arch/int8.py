@@ -21,8 +21,9 @@ applies is found by running one such convolution, not read off a flag (:func:`ac
 
 The ``int8-gptq`` path (:mod:`vsrife.gptq`) builds on the same chains: *wide* activations in the finest blocks,
 twice the bits as a high and a low uint8 plane, each convolution run on both and summed by oneDNN's ``sum``
-post-op (:meth:`Int8Conv2d.forward_planes`), and GPTQ's weights (``rounding``): within 0.01 dB of float32 on
-every real clip for 3.9, where the plain path loses 0.12 (``docs/performance.md``).
+post-op (:meth:`Int8Conv2d.forward_planes`; in the finest block, where the model allows, only for its first
+layers), and GPTQ's weights (``rounding``): 3.9 loses nothing against float32 on any real clip, where the plain
+path loses 0.12 dB (``docs/performance.md``).
 """
 
 from __future__ import annotations
