@@ -287,20 +287,23 @@ def quantize_network(
             convs = [Int8Conv2d(unit.conv, gain=unit.beta, rounding=rounding) for unit in layers]
             replacement = Int8ResChain(convs, layers[0].relu.negative_slope, top)
         else:
-            slopes = [activation_slope(pair[1], pair[0].out_channels) for pair in layers]
-            convs = [Int8Conv2d(pair[0], rounding=rounding) for pair in layers]
             wide_layers = None
             if budget is not None and block in finest:
-                wide_layers, budget = min(budget, len(convs)), budget - min(budget, len(convs))
-            replacement = Int8Chain(convs, slopes, top, wide=id(block) in wide, wide_layers=wide_layers)
+                wide_layers = min(budget, len(layers))
+                budget -= wide_layers
+            replacement = _chain(layers, top, rounding, wide=id(block) in wide, wide_layers=wide_layers)
         setattr(block, name, replacement)
     if wide_conv0:
         for block in all_blocks:
             if id(block) in chosen:
-                block.conv0 = _wide_chain(block.conv0, top)
+                block.conv0 = _chain(block.conv0, top, None, wide=True)
     return network
 
 
-def _wide_chain(layers: nn.Sequential, top: int) -> Int8Chain:
+def _chain(
+    layers: nn.Sequential, top: int, rounding: Rounding | None, *, wide: bool, wide_layers: int | None = None
+) -> Int8Chain:
+    """``layers``, pairs ``(conv, PReLU or LeakyReLU)``, as an :class:`Int8Chain`."""
     slopes = [activation_slope(pair[1], pair[0].out_channels) for pair in layers]
-    return Int8Chain([Int8Conv2d(pair[0]) for pair in layers], slopes, top, wide=True)
+    convs = [Int8Conv2d(pair[0], rounding=rounding) for pair in layers]
+    return Int8Chain(convs, slopes, top, wide=wide, wide_layers=wide_layers)
