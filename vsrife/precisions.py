@@ -57,7 +57,7 @@ from .errors import RifeError
 from .stopwatch import in_turns
 
 CACHE_ENV = "VSRIFE_CACHE_DIR"
-PROBE_VERSION = 9  # bump when the probe or a path changes enough to invalidate cached verdicts
+PROBE_VERSION = 10  # bump when the probe or a path changes enough to invalidate cached verdicts
 BUSY_LIMIT = 0.25  # share of the CPU the probe's threads did not get above which its verdict is provisional
 PRESCREEN_FACTOR = 3.0  # times slower than the best on the probe's first shape: not probed whole
 
@@ -451,13 +451,19 @@ def choose(force_measure: bool = False) -> Choice:
 WHOLE_FRAME_MODEL = "4.6"  # a typical 4-block network; random weights: speed does not depend on values
 CALIBRATED_FRAME_MODEL = "3.9"  # the architecture of the models with shipped calibrations (vsrife.gptq)
 WHOLE_FRAME_SIZE = (256, 448)
+# rounds in turns, each path's fastest counts: with 2, a burst of the VM's drift slowed both of bf16's rounds and
+# int8-gptq became the AMX Xeon's verdict for 3.9 (103 against 87 ms; 65 against 89 ms when measured again)
+WHOLE_FRAME_ROUNDS = 4
 # larger: int8-gptq's extra passes weigh more on small frames (3.9 without AMX, ad hoc: 1.03-1.05x fast32 at
 # 448x256, 1.12-1.20x at 896x512 and 720p)
 CALIBRATED_FRAME_SIZE = (512, 896)
 
 
 def whole_frame_seconds(
-    paths: list[Precision], model: str = WHOLE_FRAME_MODEL, size: tuple[int, int] = WHOLE_FRAME_SIZE, rounds: int = 2
+    paths: list[Precision],
+    model: str = WHOLE_FRAME_MODEL,
+    size: tuple[int, int] = WHOLE_FRAME_SIZE,
+    rounds: int = WHOLE_FRAME_ROUNDS,
 ) -> dict[str, float]:
     """The fastest of ``rounds`` whole interpolations of a frame pair of ``size`` (height, width; default
     small) through architecture ``model`` with seeded random weights on each path, the paths taking turns:
