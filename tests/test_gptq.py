@@ -55,7 +55,9 @@ def test_the_path_computes_with_nearest_rounding_moved_by_the_shipped_offsets(v3
     finest = path.network.blocks[-1].convblock  # with 8-bit activations only its first layers' inputs are wide
     count = gptq.SHIPPED["3.9"].finest_wide_layers(int8.activation_top()) or len(finest.convs)
     assert finest.wide_inputs == [i < count for i in range(len(finest.convs))]
-    assert all(path.network.blocks[-2].convblock.wide_inputs)
+    for coarser in (path.network.blocks[1].convblock, path.network.blocks[2].convblock):  # and so in theirs
+        count = gptq.SHIPPED["3.9"].coarser_wide_layers(int8.activation_top()) or len(coarser.convs)
+        assert coarser.wide_inputs == [i < count for i in range(len(coarser.convs))]
     offsets = gptq.read_offsets(gptq.SHIPPED["3.9"])
     fast = int8.body_convolutions(precisions.get("fast32").apply(v39))
     quantized = chain_convolutions(path.network)

@@ -399,6 +399,17 @@ def test_the_finest_blocks_wide_layers_are_counted_across_its_pairs():
     assert all(flag for chain in second for flag in chain.wide_inputs)
 
 
+def test_coarser_wide_blocks_limit_their_wide_layers_each():
+    """``coarser_wide_layers`` limits every wide block but the finest, each counted on its own; the finest
+    keeps its own limit and the blocks that are not wide stay plain."""
+    network = precisions.get("fast32").apply(build_network(get_spec("3.9")).eval())
+    int8.quantize_network(
+        network, top=int8.activation_top(), wide_finest=3, finest_wide_layers=4, coarser_wide_layers=1
+    )
+    widths = [block.convblock.wide_inputs for block in network.blocks]
+    assert widths == [[False] * 8, [True] + [False] * 7, [True] + [False] * 7, [True] * 4 + [False] * 4]
+
+
 def test_the_study_runs_wide_finest_blocks_on_the_real_path():
     net = synthetic_network("v4", "4.0")
     path = interpolator(net, Variant("test", int8.activation_top(), wide_finest=2))  # 7-bit planes without VNNI

@@ -51,10 +51,18 @@ class ShippedRounding:
     # (None: all): the fewest with which no clip lost more than 0.01 dB against fp32 (int8_study --variants
     # gptq-wide3-finest2 gptq-wide3-finest4); with 7-bit planes 2 or 4 lost up to 0.056 dB, so they keep all
     finest_wide_layers_8bit: int | None = None
+    # the same for each of the other wide blocks, where the layers on either side of the choice also kept every
+    # clip within 0.05 dB (int8_study --variants gptq-wide3-finestN-coarser1 ...-coarser2 ...-coarser4); 3.8's
+    # credits lost 0.089 dB with 4 (2: 0.006, luck), 3.5's 0.028 with 2, so only 3.9 has one
+    coarser_wide_layers_8bit: int | None = None
 
     def finest_wide_layers(self, top: int) -> int | None:
         """How many of the finest block's layers take wide inputs with activation codes up to ``top``."""
         return self.finest_wide_layers_8bit if top == 255 else None
+
+    def coarser_wide_layers(self, top: int) -> int | None:
+        """The same for each of the coarser wide blocks."""
+        return self.coarser_wide_layers_8bit if top == 255 else None
 
 
 SHIPPED: dict[str, ShippedRounding] = {
@@ -68,6 +76,7 @@ SHIPPED: dict[str, ShippedRounding] = {
             3,
             (8, 7),
             finest_wide_layers_8bit=2,
+            coarser_wide_layers_8bit=2,
         ),
         ShippedRounding(
             "3.8",
@@ -139,9 +148,13 @@ def quantize(network: nn.Module, converted: nn.Module, *, for_timing: bool = Fal
     else:
         entry = _require(network)
         rounding = _rounding(entry, converted)
-    finest_wide_layers = entry.finest_wide_layers(int8.activation_top())
+    top = int8.activation_top()
     int8.quantize_network(
-        converted, wide_finest=entry.wide_finest, finest_wide_layers=finest_wide_layers, rounding=rounding
+        converted,
+        wide_finest=entry.wide_finest,
+        finest_wide_layers=entry.finest_wide_layers(top),
+        coarser_wide_layers=entry.coarser_wide_layers(top),
+        rounding=rounding,
     )
 
 

@@ -64,6 +64,7 @@ class Variant:
     gptq: bool = False  # the real path with GPTQ's weights (calibrated on the sample clips)
     wide_conv0: bool = False  # each block's conv0 in int8 too, with wide activations
     finest_wide_layers: int | None = None  # of the finest block, only the first so many layers' inputs wide
+    coarser_wide_layers: int | None = None  # the same for the other wide blocks
 
     @property
     def calibrated(self) -> bool:
@@ -162,6 +163,18 @@ VARIANTS = {
         )
         for bits in ("", "-7bit")
         for n in (1, 2, 4)
+    },
+    **{
+        f"gptq-wide3-finest{n}-coarser{m}": Variant(
+            f"gptq-wide3-finest{n}, and of the other two wide blocks too only the first {m} layers' inputs wide",
+            255,
+            wide_finest=3,
+            gptq=True,
+            finest_wide_layers=n,
+            coarser_wide_layers=m,
+        )
+        for n in (2, 4, 8)
+        for m in (1, 2, 4)
     },
     "8bit-conv0": Variant("8-bit, and each block's conv0 in int8 with 16-bit activations", 255, wide_conv0=True),
     "gptq-wide3-conv0": Variant(
@@ -300,6 +313,7 @@ def interpolator(
             rounding=rounding,
             wide_conv0=variant.wide_conv0,
             finest_wide_layers=variant.finest_wide_layers,
+            coarser_wide_layers=variant.coarser_wide_layers,
         )
         return path
     check_simulable(path.network)

@@ -57,7 +57,7 @@ from .errors import RifeError
 from .stopwatch import in_turns
 
 CACHE_ENV = "VSRIFE_CACHE_DIR"
-PROBE_VERSION = 10  # bump when the probe or a path changes enough to invalidate cached verdicts
+PROBE_VERSION = 11  # bump when the probe or a path changes enough to invalidate cached verdicts
 BUSY_LIMIT = 0.25  # share of the CPU the probe's threads did not get above which its verdict is provisional
 PRESCREEN_FACTOR = 3.0  # times slower than the best on the probe's first shape: not probed whole
 

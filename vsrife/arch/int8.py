@@ -260,6 +260,7 @@ def quantize_network(
     rounding: Rounding | None = None,
     wide_conv0: bool = False,
     finest_wide_layers: int | None = None,
+    coarser_wide_layers: int | None = None,
 ) -> nn.Module:
     """Replace the bodies of ``network`` (a float32 fast-path network) by int8 chains, in place: the int8 path.
 
@@ -268,15 +269,17 @@ def quantize_network(
     VNNI); ``blocks``, the indices of the blocks whose bodies are quantized (default: all); ``wide_finest``, how
     many of the finest blocks get activations of twice the bits (:class:`Int8Chain`'s ``wide``; not for ResConv
     bodies yet); ``finest_wide_layers``, of the finest block only the first so many layers' inputs wide (None:
-    all; 3.x's bodies count their pairs' layers in order); ``rounding``, how the weights are rounded (default:
-    to nearest); ``wide_conv0``, each quantized block's ``conv0`` in int8 too, with wide activations (its
+    all; 3.x's bodies count their pairs' layers in order); ``coarser_wide_layers``, the same for each of the
+    other wide blocks (for the study); ``rounding``, how the weights are rounded (default: to nearest);
+    ``wide_conv0``, each quantized block's ``conv0`` in int8 too, with wide activations (its
     weights rounded to nearest; for the study)."""
     top = top or activation_top()
     all_blocks = list(getattr(network, "blocks", []))
     chosen = [id(b) for i, b in enumerate(all_blocks) if blocks is None or i in blocks]
     wide = {id(b) for b in finest_blocks(network, wide_finest)}
     finest = finest_blocks(network, 1)
-    budget = finest_wide_layers  # the finest block's wide layers not yet given to one of its chains
+    # per wide block with a limit: its wide layers not yet given to one of its chains
+    budgets = {b: coarser_wide_layers for b in wide} | {id(b): finest_wide_layers for b in finest if id(b) in wide}
     for block, name, layers in list(bodies(network)):
         if id(block) not in chosen:
             continue
@@ -288,9 +291,9 @@ def quantize_network(
             replacement = Int8ResChain(convs, layers[0].relu.negative_slope, top)
         else:
             wide_layers = None
-            if budget is not None and block in finest:
-                wide_layers = min(budget, len(layers))
-                budget -= wide_layers
+            if budgets.get(id(block)) is not None:
+                wide_layers = min(budgets[id(block)], len(layers))
+                budgets[id(block)] -= wide_layers
             replacement = _chain(layers, top, rounding, wide=id(block) in wide, wide_layers=wide_layers)
         setattr(block, name, replacement)
     if wide_conv0:
