@@ -21,7 +21,7 @@ applies is found by running one such convolution, not read off a flag (:func:`ac
 
 The ``int8-gptq`` path (:mod:`vsrife.gptq`) builds on the same chains: *wide* activations in the finest blocks,
 twice the bits as a high and a low uint8 plane, each convolution run on both and summed by oneDNN's ``sum``
-post-op (:meth:`Int8Conv2d.forward_planes`; in the finest block, where the model allows, only for its first
+post-op (:meth:`Int8Conv2d.forward_planes`; in each block, where the model allows, only for its first
 layers), and GPTQ's weights (``rounding``): 3.9 loses nothing against float32 on any real clip, where the plain
 path loses 0.12 dB (``docs/performance.md``).
 """
