@@ -270,7 +270,7 @@ def quantize_network(
     many of the finest blocks get activations of twice the bits (:class:`Int8Chain`'s ``wide``; not for ResConv
     bodies yet); ``finest_wide_layers``, of the finest block only the first so many layers' inputs wide (None:
     all; 3.x's bodies count their pairs' layers in order); ``coarser_wide_layers``, the same for each of the
-    other wide blocks (for the study); ``rounding``, how the weights are rounded (default: to nearest);
+    other wide blocks; ``rounding``, how the weights are rounded (default: to nearest);
     ``wide_conv0``, each quantized block's ``conv0`` in int8 too, with wide activations (its
     weights rounded to nearest; for the study)."""
     top = top or activation_top()
@@ -279,7 +279,8 @@ def quantize_network(
     wide = {id(b) for b in finest_blocks(network, wide_finest)}
     finest = finest_blocks(network, 1)
     # per wide block with a limit: its wide layers not yet given to one of its chains
-    budgets = {b: coarser_wide_layers for b in wide} | {id(b): finest_wide_layers for b in finest if id(b) in wide}
+    budgets = {block_id: coarser_wide_layers for block_id in wide}
+    budgets |= {id(b): finest_wide_layers for b in finest if id(b) in wide}
     for block, name, layers in list(bodies(network)):
         if id(block) not in chosen:
             continue
