@@ -2,28 +2,50 @@
 
 from __future__ import annotations
 
+import pytest
+
 from vsrife import benchmark
 
 
 def test_the_glue_figure_reads_the_network_time_of_the_vspipe_process(tmp_path, official_weights):
     """The glue is vspipe's time against the network's time in the same process: every interpolation of the
     script's filter is timed there (the filter's warm-up, the frame computed before vspipe's clock starts,
-    and the two interpolated frames among the six it outputs: four source frames at 2x, the last one held)."""
+    and the two interpolated frames among the six it outputs: four source frames at 2x, the last one held),
+    and every output frame's arrival on vspipe's stdout is seen, in order."""
     log = tmp_path / "network.txt"
-    seconds, outputs = benchmark.vspipe_seconds(
-        benchmark.network_timer(log) + benchmark.our_script(None, 256, 144, 4, "3.9", quality="fast")
+    arrivals = benchmark.vspipe_arrivals(
+        benchmark.network_timer(log) + benchmark.our_script(None, 256, 144, 4, "3.9", quality="fast"), 256, 144
     )
     calls = [float(value) for value in log.read_text().split()]
-    assert outputs == 6 and len(calls) == 4
-    assert all(0 < call < 60 for call in calls) and seconds > 0
+    assert len(arrivals) == 6 and len(calls) == 4
+    assert all(0 < call < 60 for call in calls) and arrivals == sorted(arrivals)
 
 
-def test_the_steady_state_cancels_start_up():
-    """Start-up (model loading, the first frames) is in both runs and drops out: 2 s of it, then 0.5 s per
-    interpolated frame, in runs of 10 and 30 outputs at 2x (5 and 15 interpolated frames)."""
-    short, long = (2.0 + 5 * 0.5, 10), (2.0 + 15 * 0.5, 30)
-    assert benchmark.per_frame_difference(short, long, 2) == 0.5
-    assert benchmark.per_frame_difference(short, long, 1) == 0.25  # per output frame: a plain clip's rate
+def test_a_failing_vspipe_run_says_why():
+    with pytest.raises(RuntimeError, match=r"vspipe failed(.|\n)*undefined_clip. is not defined"):
+        benchmark.vspipe_arrivals("out = undefined_clip\n", 256, 144)
+
+
+def test_the_steady_state_leaves_out_start_up_and_warm_up():
+    """After a start-up of 2 s, two warm-up pairs of 1.5 s each and then 0.5 s per interpolated frame (the
+    source frames between them pass at once): the timed span reads 0.5 s, at 2x and for a plain clip."""
+    span = benchmark.Span(warm_up=2, timed=3)
+    assert span.source_frames == 8
+    pairs = [1.5, 1.5, 0.5, 0.5, 0.5, 0.5, 0.5]  # the pairs after the first one, computed before the clock starts
+    arrivals, now = [], 2.0
+    for seconds in pairs:  # out[2:]: a source frame, then the interpolated one after it
+        arrivals += [now, now + seconds]
+        now += seconds
+    assert span.seconds_per_source_frame(arrivals, 2) == pytest.approx(0.5)
+    plain = [2.0 + 1.5 * min(i, 2) + 0.5 * max(i - 2, 0) for i in range(span.source_frames - 2)]
+    assert span.seconds_per_source_frame(plain, 1) == pytest.approx(0.5)
+    assert span.timed_calls([9.0, 1.5, 1.5, 0.5, 0.5, 0.5, 0.7]) == [0.5, 0.5, 0.5]
+
+
+def test_the_vspipe_span_must_fit_the_sample_clip(capsys):
+    with pytest.raises(SystemExit):
+        benchmark.main(["--vspipe-warm-up", "90", "--vspipe-frames", "20"])
+    assert "at most 97" in capsys.readouterr().err
 
 
 def test_the_model_table_always_times_fp32_its_reference(monkeypatch, capsys, official_weights):

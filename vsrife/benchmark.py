@@ -14,8 +14,8 @@ Printed in one run:
   filter on each path (at the original's choices, ``quality="fast"``), on its default (path and quality as
   the filter chooses them) and at ``--qualities``, each run a fresh ``vspipe`` process as users run it (the original
   without this package imported), the paths taking turns, ``--vspipe-repeat`` rounds, medians; each figure
-  is the steady state, the difference between runs of ``--frames-per-run`` and three times as many source
-  frames, so that start-up and the first frames cancel out;
+  is the steady state: the time between the arrivals on vspipe's stdout of the first and the last of
+  ``--vspipe-frames`` source frames' outputs, after start-up and ``--vspipe-warm-up`` frames (:class:`Span`);
 * per model and size, in one process: seconds per interpolated frame on each path (fp32, fast32, int8 and the
   default, taking turns, ``--repeat`` times, medians), the ratio to fp32, the convolution GFLOP per frame and
   the peak resident memory of a process running the default path;
@@ -23,11 +23,11 @@ Printed in one run:
   and of ``quality="balanced"``, and the difference to fp32, which is the original's result (models with real
   weights), or the PSNR of each path's output against fp32's (random weights);
 * the whole filter through ``vspipe`` (default model, path and quality): the glue, ``(vspipe - source) /
-  network - 1``, where ``network`` is the time the network itself took inside the same vspipe processes (so
-  that the machine's drift cancels) and ``source`` the source clip's own cost (decoding, resizing) timed by
-  the same script without RIFE; and the network inside vspipe against the bare network in this process, run
-  just before and after (separate processes: drift included). ``--models`` with no names skips the per-model
-  table.
+  network - 1``, where ``network`` is the time the network itself took inside the same vspipe process over
+  the same frames (so that the machine's drift cancels) and ``source`` the source clip's own cost (decoding,
+  resizing) timed by the same script without RIFE; and the network inside vspipe against the bare network
+  in this process, run just before and after (separate processes: drift included). ``--models`` with no
+  names skips the per-model table.
 
 The default model's weights are fetched first (they come from the package registry); other models whose
 weights are not in the store run with seeded random weights: speed does not depend on values. This is a
@@ -41,12 +41,12 @@ import functools
 import itertools
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -230,6 +230,34 @@ BBB_FIRST = 29  # bigbuckbunny.mp4 has 132 frames: runs take frames from here on
 VSPIPE_SOURCE_FRAMES = 100
 
 
+@dataclass(frozen=True)
+class Span:
+    """The source frames of a vspipe run and which of them are timed: after the first pair (computed before
+    vspipe's clock starts), ``warm_up`` frames, then ``timed`` frames. A fresh vspipe process's first 10-30
+    frames are slower than the rest (its heap and VapourSynth's frame cache still grow: thousands of page
+    faults per frame, docs/performance.md), for the original too; users' clips are long, so every vspipe
+    figure is the steady state after them."""
+
+    warm_up: int = 16
+    timed: int = 12
+
+    @property
+    def source_frames(self) -> int:
+        """Frames the script takes: the first pair, the warm-up, the timed ones, and one after them (the
+        clip's last frame is held, not interpolated)."""
+        return self.warm_up + self.timed + 3
+
+    def seconds_per_source_frame(self, arrivals: list[float], outputs_per_source_frame: int) -> float:
+        """Seconds per source frame (at 2x: per interpolated frame) between the arrivals of the timed span's
+        first and last frames, ``arrivals`` as :func:`vspipe_arrivals` gives them."""
+        first = self.warm_up * outputs_per_source_frame
+        return (arrivals[first + self.timed * outputs_per_source_frame] - arrivals[first]) / self.timed
+
+    def timed_calls(self, calls: list[float]) -> list[float]:
+        """Of the network's calls in a run (one per pair, in order), those of the timed span."""
+        return calls[self.warm_up + 1 : self.warm_up + 1 + self.timed]
+
+
 def our_script(
     precision: str | None, width: int, height: int, count: int, model: str | None = "3.9", quality: str | None = None
 ) -> str:
@@ -248,75 +276,73 @@ def original_script(width: int, height: int, count: int) -> str:
     return original.script(str(sample_path("bigbuckbunny.mp4")), width, height, BBB_FIRST, count)
 
 
-def vspipe_seconds(script: str) -> tuple[float, int]:
-    """vspipe's own output time (script start-up and model loading excluded) and the output frame count for
-    ``script`` (which leaves its clip in ``out``), in a fresh vspipe process. Its first frame pair is computed
-    before the timed ones, outside vspipe's timing."""
+def vspipe_arrivals(script: str, width: int, height: int) -> list[float]:
+    """When each output frame of ``script`` (which leaves its RGBS clip of the size in ``out``) arrived on the
+    stdout of a fresh vspipe process, in :func:`time.perf_counter` seconds, from the clip's third frame on:
+    its first pair is computed before, with the script's start-up."""
     vspipe = Path(sys.executable).with_name("vspipe")
+    frame_bytes = width * height * 3 * 4  # raw RGBS: three planes of float32 (y4m takes no RGB)
+    buffer = memoryview(bytearray(frame_bytes))
+    arrivals: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "bench.vpy"
+        path, log = Path(tmp) / "bench.vpy", Path(tmp) / "stderr.txt"
         path.write_text(script + "out.get_frame(1)\nout[2:].set_output()\n")
-        result = subprocess.run(
-            [str(vspipe), str(path), "-"],  # raw frames: y4m takes no RGB
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            check=False,
-        )
-    match = re.search(r"Output (\d+) frames in ([\d.]+) seconds", result.stderr)
-    if result.returncode or not match:
-        raise RuntimeError(f"vspipe failed: {result.stderr}")
-    return float(match.group(2)), int(match.group(1))
+        with (
+            log.open("w") as stderr,
+            subprocess.Popen(
+                [str(vspipe), str(path), "-"], stdout=subprocess.PIPE, stderr=stderr, bufsize=0
+            ) as process,
+        ):
+            while _read_exactly(process.stdout, buffer):
+                arrivals.append(time.perf_counter())
+        if process.returncode or not arrivals:
+            raise RuntimeError(f"vspipe failed: {log.read_text()}")
+    return arrivals
 
 
-def per_frame_difference(short: tuple[float, int], long: tuple[float, int], outputs_per_source_frame: int) -> float:
-    """Seconds per source frame between a short and a long run, each ``(seconds, output frames)``: the steady
-    state, start-up cancelled out."""
-    return (long[0] - short[0]) / ((long[1] - short[1]) / outputs_per_source_frame)
+def _read_exactly(stream, buffer: memoryview) -> bool:
+    """Fill ``buffer`` from ``stream``; False at the end of the stream."""
+    filled = 0
+    while filled < len(buffer):
+        count = stream.readinto(buffer[filled:])
+        if not count:
+            return False
+        filled += count
+    return True
 
 
-def steady_seconds(make_script, short: int, long: int, outputs_per_source_frame: int = 2) -> float:
-    """Seconds per source frame once running (at 2x: per interpolated frame): the difference between runs of
-    ``short`` and ``long`` source frames, ``make_script(count)`` making each run's script."""
-    runs = [vspipe_seconds(make_script(count)) for count in (short, long)]
-    return per_frame_difference(*runs, outputs_per_source_frame)
+def steady_seconds(script: str, width: int, height: int, span: Span, outputs_per_source_frame: int = 2) -> float:
+    """Seconds per source frame of ``script`` through vspipe in the steady state (at 2x: per interpolated
+    frame), its start-up and warm-up excluded."""
+    return span.seconds_per_source_frame(vspipe_arrivals(script, width, height), outputs_per_source_frame)
 
 
 def against_original(
-    precisions_to_time: list[str], size: str, frames_per_run: int, rounds: int, qualities: list[str] = ()
+    precisions_to_time: list[str], size: str, span: Span, rounds: int, qualities: list[str] = ()
 ) -> dict[str, list[float]]:
     """Seconds per interpolated frame of the original and of each of ``precisions_to_time`` (``"default"``:
     no precision given, the quality the filter chooses; others at ``quality="fast"``, the original's choices)
     and of each of ``qualities`` (at the default precision) through vspipe, taking turns for ``rounds``
     rounds."""
     width, height = SIZES[size]
-    short, long = frames_per_run, min(3 * frames_per_run, VSPIPE_SOURCE_FRAMES)
-    makers = {"original": lambda count: original_script(width, height, count)}
+    count = span.source_frames
+    scripts = {"original": original_script(width, height, count)}
     for name in precisions_to_time:
         precision, setting = (None, None) if name == "default" else (name, "fast")
-        makers[name] = lambda count, p=precision, q=setting: our_script(p, width, height, count, quality=q)
+        scripts[name] = our_script(precision, width, height, count, quality=setting)
     for entry in qualities:  # "balanced", or "balanced/int8" for a path other than the default
         setting, _, precision = entry.partition("/")
-        makers[f"quality {entry}"] = lambda count, q=setting, p=precision or None: our_script(
-            p, width, height, count, quality=q
-        )
-    runs: dict[str, list[float]] = {name: [] for name in makers}
+        scripts[f"quality {entry}"] = our_script(precision or None, width, height, count, quality=setting)
+    runs: dict[str, list[float]] = {name: [] for name in scripts}
     for _ in range(rounds):
-        for name, make in makers.items():
-            runs[name].append(steady_seconds(make, short, long))
+        for name, script in scripts.items():
+            runs[name].append(steady_seconds(script, width, height, span))
     return runs
 
 
-def vspipe_steady_seconds(model: str | None, width: int, height: int, count: int) -> float:
-    """The default path of ``model`` (``None``: the source clip alone) through vspipe, per source frame, in
-    the steady state between runs of ``4 x count`` and ``16 x count`` source frames (at most 100): the first
-    ~20 frames of a process still grow its caches and heap."""
-    return steady_seconds(lambda n: our_script(None, width, height, n, model), *steady_counts(count), 2 if model else 1)
-
-
-def steady_counts(count: int) -> tuple[int, int]:
-    """The source frames of the short and the long vspipe run whose difference is the steady state."""
-    return min(4 * count, VSPIPE_SOURCE_FRAMES // 4), min(16 * count, VSPIPE_SOURCE_FRAMES)
+def vspipe_source_seconds(width: int, height: int, span: Span) -> float:
+    """The source clip alone (decoding, resizing) through vspipe, per source frame, in the steady state."""
+    return steady_seconds(our_script(None, width, height, span.source_frames, None), width, height, span, 1)
 
 
 def network_timer(log: Path) -> str:
@@ -336,20 +362,15 @@ def network_timer(log: Path) -> str:
     )
 
 
-def vspipe_network_seconds(model: str, width: int, height: int, count: int) -> tuple[float, float]:
-    """As :func:`vspipe_steady_seconds` for ``model``, and the part of that time its network computed: both in
-    the steady state (runs of ``4 x count`` and ``16 x count`` source frames), both per interpolated frame."""
-    runs = []
+def vspipe_network_seconds(model: str, width: int, height: int, span: Span) -> tuple[float, float]:
+    """The default path of ``model`` through vspipe and the part of that time its network computed, both per
+    interpolated frame in the steady state, from one vspipe process."""
     with tempfile.TemporaryDirectory() as tmp:
-        for count_ in steady_counts(count):
-            log = Path(tmp) / f"network-{count_}.txt"
-            seconds, outputs = vspipe_seconds(network_timer(log) + our_script(None, width, height, count_, model))
-            runs.append((seconds, outputs, sum(float(v) for v in log.read_text().split())))
-    (short_s, short_out, short_net), (long_s, long_out, long_net) = runs
-    return (
-        per_frame_difference((short_s, short_out), (long_s, long_out), 2),
-        per_frame_difference((short_net, short_out), (long_net, long_out), 2),
-    )
+        log = Path(tmp) / "network.txt"
+        script = network_timer(log) + our_script(None, width, height, span.source_frames, model)
+        pipe = steady_seconds(script, width, height, span)
+        calls = span.timed_calls([float(value) for value in log.read_text().split()])
+    return pipe, statistics.fmean(calls)
 
 
 # --- report --------------------------------------------------------------------------------------------------
@@ -403,13 +424,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="quality settings to time against the original besides the default, on the default path or the "
         "one named (e.g. balanced/int8)",
     )
-    parser.add_argument("--frames-per-run", type=int, default=4, metavar="N", help="source frames per timing run")
+    parser.add_argument(
+        "--frames-per-run", type=int, default=4, metavar="N", help="source frames per in-process timing run"
+    )
+    parser.add_argument(
+        "--vspipe-frames",
+        type=int,
+        default=Span.timed,
+        metavar="N",
+        help="source frames timed in each vspipe run, after its warm-up",
+    )
+    parser.add_argument(
+        "--vspipe-warm-up",
+        type=int,
+        default=Span.warm_up,
+        metavar="N",
+        help="source frames each vspipe run computes before its timed ones (its first frames are slower)",
+    )
     parser.add_argument("--repeat", type=int, default=5, metavar="N", help="in-process timing runs per path")
     parser.add_argument("--vspipe-repeat", type=int, default=3, metavar="N", help="rounds of runs through vspipe")
     parser.add_argument("--no-vspipe", dest="vspipe", action="store_false", help="skip the glue figures")
     parser.add_argument("--no-quality", dest="quality", action="store_false", help="skip PSNR on real triplets")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results to this file")
     return parser
+
+
+def vspipe_span(args: argparse.Namespace) -> Span:
+    return Span(warm_up=args.vspipe_warm_up, timed=args.vspipe_frames)
 
 
 def print_machine(results: dict) -> precisions.Choice:
@@ -449,7 +490,7 @@ def print_against_original(args: argparse.Namespace, choice: precisions.Choice, 
         timed.append("default")
     print(f"against the original (3.9 through vspipe, 2x, s per interpolated frame, medians of {args.vspipe_repeat}):")
     for size in args.original_sizes:
-        runs = against_original(timed, size, args.frames_per_run, args.vspipe_repeat, args.qualities)
+        runs = against_original(timed, size, vspipe_span(args), args.vspipe_repeat, args.qualities)
         medians = {name: statistics.median(v) for name, v in runs.items()}
         results["original"].append({"size": size, "runs": runs, "medians": medians})
         base = medians["original"]
@@ -563,10 +604,10 @@ def print_glue(args: argparse.Namespace, results: dict) -> None:
         bares, insides, pipes, sources = [], [], [], []
         before = alternate({"bare": bare}, pair, 2)["bare"]
         for _ in range(args.vspipe_repeat):  # each vspipe figure against the bare runs either side of it
-            pipe, inside = vspipe_network_seconds(model, width, height, args.frames_per_run)
+            pipe, inside = vspipe_network_seconds(model, width, height, vspipe_span(args))
             pipes.append(pipe)
             insides.append(inside)
-            sources.append(vspipe_steady_seconds(None, width, height, args.frames_per_run))
+            sources.append(vspipe_source_seconds(width, height, vspipe_span(args)))
             after = alternate({"bare": bare}, pair, 2)["bare"]
             bares.append((before + after) / 2)
             before = after
@@ -595,7 +636,13 @@ def print_glue(args: argparse.Namespace, results: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if vspipe_span(args).source_frames > VSPIPE_SOURCE_FRAMES or args.vspipe_frames < 1 or args.vspipe_warm_up < 0:
+        parser.error(
+            f"--vspipe-frames must be 1 or more, --vspipe-warm-up 0 or more, and both together at most "
+            f"{VSPIPE_SOURCE_FRAMES - 3} (the sample clip's frames)"
+        )
     try:
         for name in args.paths:
             precisions.get(name).check(torch.device("cpu"))
