@@ -2,7 +2,10 @@
 footage.
 
     python -m vsrife.benchmark [--models 3.9 4.6 4.22 4.26] [--sizes 540p 720p 1080p] [--repeat 5]
-                               [--original-sizes 720p] [--no-original] [--no-vspipe] [--no-quality]
+                               [--original-sizes 720p] [--vspipe-warm-up 16] [--vspipe-frames 12]
+                               [--no-vspipe] [--no-quality]
+
+(``--original-sizes`` with no sizes skips the comparison with the original.)
 
 Printed in one run:
 
