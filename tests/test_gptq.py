@@ -98,6 +98,23 @@ def test_other_weights_get_a_clear_error_never_another_models_rounding(v39):
         core.rife.RIFE(small_clip(), model="3.1", precision="int8-gptq").get_frame(0)
 
 
+def test_a_change_to_the_weights_is_seen_by_the_remembered_digest(v39):
+    """The digest is remembered per network, yet a weight changed in place, or a tensor replaced, in the same
+    network object afterwards still loses its shipped rounding."""
+    network = copy.deepcopy(v39)
+    assert gptq.shipped_for(network) is gptq.SHIPPED["3.9"]
+    assert gptq.weights_digest(network) == gptq.SHIPPED["3.9"].weights_digest  # now remembered
+    weight = next(network.parameters())
+    with torch.no_grad():
+        weight.add_(1e-6)
+    assert gptq.shipped_for(network) is None
+    with torch.no_grad():
+        weight.sub_(1e-6)  # back to the published values, or close: the digest is computed again either way
+    restored = next(v39.parameters()).detach().clone()
+    weight.data = restored  # a replaced tensor: another storage
+    assert gptq.shipped_for(network) is gptq.SHIPPED["3.9"]
+
+
 def test_a_damaged_or_mismatched_shipped_file_is_refused():
     damaged = replace(gptq.SHIPPED["3.9"], sha256="0" * 64)
     with pytest.raises(RifeError, match=r"gptq-3\.9\.npz is damaged"):

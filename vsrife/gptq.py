@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import weakref
 from dataclasses import dataclass
 from importlib import resources
 
@@ -99,14 +100,25 @@ SHIPPED: dict[str, ShippedRounding] = {
 }
 
 
+# per network: the storage and version counter of each of its tensors, and their digest (see weights_digest)
+_digests: weakref.WeakKeyDictionary[nn.Module, tuple[tuple[tuple[int, int], ...], str]] = weakref.WeakKeyDictionary()
+
+
 def weights_digest(network: nn.Module) -> str:
     """SHA-256 of ``network``'s parameters and buffers as loaded (names, shapes, float32 values): which weights
-    a shipped rounding belongs to."""
+    a shipped rounding belongs to. Remembered per network while none of its tensors is replaced or changed in
+    place (their version counters tell): a filter asks twice while it starts, ~25 ms each for 3.9."""
+    state = sorted(network.state_dict().items())
+    tensors = tuple((tensor.data_ptr(), tensor._version) for _, tensor in state)
+    remembered = _digests.get(network)
+    if remembered is not None and remembered[0] == tensors:
+        return remembered[1]
     digest = hashlib.sha256()
-    for name, tensor in sorted(network.state_dict().items()):
+    for name, tensor in state:
         values = tensor.detach().to("cpu", torch.float32).contiguous()
         digest.update(f"{name} {tuple(values.shape)}\n".encode())
         digest.update(values.numpy().tobytes())
+    _digests[network] = (tensors, digest.hexdigest())
     return digest.hexdigest()
 
 
