@@ -6,11 +6,20 @@ pages again: page faults, and the kernel zeroing every page, are slow in virtual
 ``ru_minflt`` shows them per frame). :func:`tune_allocator` therefore
 
 * turns off malloc's use of mmap for large blocks (``M_MMAP_MAX = 0``): every block, however large, comes
-  from the heap and goes back to it. Blocks of threads other than the main one, which glibc serves from
-  per-thread heaps of at most 64 MiB, fall back to the main heap when they do not fit. Measured with
-  ``getrusage`` in-process: 2,000-6,000 faults per frame become 0-100, and 1080p frames got 20-28% faster
-  (4.22 on the main thread, 3.9 on a worker thread as in VapourSynth);
-* raises the trim threshold (1 GiB), so that the heap keeps its freed top instead of shrinking every frame.
+  from the heap and goes back to it. Measured with ``getrusage`` in-process: 2,000-6,000 faults per frame
+  become 0-100, and 1080p frames got 20-28% faster (4.22 on the main thread, 3.9 on a worker thread as in
+  VapourSynth);
+* raises the trim threshold (1 GiB), so that the heap keeps its freed top instead of shrinking every frame;
+* makes threads that allocate for the first time from now on share the existing arenas (``M_ARENA_MAX =
+  1``) instead of each getting its own. A thread's own arena grows in heaps of at most 64 MiB, and glibc
+  maps a larger block with mmap whatever ``M_MMAP_MAX`` says, then unmaps it when it is freed. The network
+  runs on a thread of its own (:func:`vsrife.filter._workers`; the filter tunes before starting it), and
+  at 1080p two of its blocks are larger (3.9: the finest block's 12-channel input, 101 MB, and its first
+  convolution's output, 67 MB): strace showed both mapped and unmapped in every frame, ~1,300 faults a
+  frame. From the main heap they are reused: 0 faults, and through ``vspipe`` (AMX Xeon, ``bf16``, three
+  rounds in turns) 0.354 -> 0.277 s per frame at 1080p, unchanged at 720p (docs/performance.md). Threads
+  that allocated before keep their arenas; many threads allocating at once could contend for the shared
+  ones (``VSRIFE_MALLOC_TUNING=0`` opts out).
 
 The heap then stays at the process's peak, which a video filter reaches on its first frames anyway.
 PyTorch's own switch ``THP_MEM_ALLOC_ENABLE`` asks for transparent huge pages for its large buffers (one
@@ -31,6 +40,7 @@ import threading
 
 M_TRIM_THRESHOLD = -1
 M_MMAP_MAX = -4
+M_ARENA_MAX = -8
 TRIM_THRESHOLD = 1024 * 1024 * 1024
 
 _done = False
@@ -54,7 +64,7 @@ def tune_allocator() -> bool:
         if mallopt is None:
             return False
         # with mmap off, the mmap threshold decides nothing (and glibc stops adapting it)
-        settings = ((M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+        settings = ((M_MMAP_MAX, 0), (M_TRIM_THRESHOLD, TRIM_THRESHOLD), (M_ARENA_MAX, 1))
         _done = all(mallopt(option, value) for option, value in settings)
         return _done
 

@@ -32,6 +32,7 @@ import vapoursynth as vs
 from . import dedup as dedup_rules
 from . import precisions
 from . import quality as qualities
+from .allocator import tune_allocator
 from .arch import SPECS
 from .arch.layers import is_power_of_two
 from .colorimetry import Converter
@@ -337,6 +338,8 @@ def _build(
             core.interpolate(small, small, 0.5)
         return core, why, chose
 
+    if torch_device.type == "cpu":
+        tune_allocator()  # before the stream threads first allocate: they would keep arenas of their own
     workers = _workers(streams)
     # loading and measuring run parallel loops: on a stream thread too, so that no other thread owns a pool
     interpolator, why, chose = workers[0].submit(load).result()
