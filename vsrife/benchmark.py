@@ -641,10 +641,11 @@ def print_glue(args: argparse.Namespace, results: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if vspipe_span(args).source_frames > VSPIPE_SOURCE_FRAMES or args.vspipe_frames < 1 or args.vspipe_warm_up < 0:
+    room = VSPIPE_SOURCE_FRAMES - Span(warm_up=0, timed=0).source_frames  # less the first pair and the held last frame
+    if args.vspipe_warm_up + args.vspipe_frames > room or args.vspipe_frames < 1 or args.vspipe_warm_up < 0:
         parser.error(
-            f"--vspipe-frames must be 1 or more, --vspipe-warm-up 0 or more, and both together at most "
-            f"{VSPIPE_SOURCE_FRAMES - 3} (the sample clip's frames)"
+            f"--vspipe-frames must be 1 or more, --vspipe-warm-up 0 or more, and both together at most {room} "
+            "(the sample clip's frames)"
         )
     try:
         for name in args.paths:
