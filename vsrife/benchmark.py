@@ -17,8 +17,9 @@ Printed in one run:
   filter on each path (at the original's choices, ``quality="fast"``), on its default (path and quality as
   the filter chooses them) and at ``--qualities``, each run a fresh ``vspipe`` process as users run it (the original
   without this package imported), the paths taking turns, ``--vspipe-repeat`` rounds, medians; each figure
-  is the steady state: the time between the arrivals on vspipe's stdout of the first and the last of
-  ``--vspipe-frames`` source frames' outputs, after start-up and ``--vspipe-warm-up`` frames (:class:`Span`);
+  is the steady state: the time between the first and the last of ``--vspipe-frames`` source frames'
+  outputs being done (vspipe writing nothing, ``--``), after start-up and ``--vspipe-warm-up`` frames
+  (:class:`Span`, :func:`vspipe_arrivals`);
 * per model and size, in one process: seconds per interpolated frame on each path (fp32, fast32, int8 and the
   default, taking turns, ``--repeat`` times, medians), the ratio to fp32, the convolution GFLOP per frame and
   the peak resident memory of a process running the default path;
@@ -279,45 +280,50 @@ def original_script(width: int, height: int, count: int) -> str:
     return original.script(str(sample_path("bigbuckbunny.mp4")), width, height, BBB_FIRST, count)
 
 
-def vspipe_arrivals(script: str, width: int, height: int) -> list[float]:
-    """When each output frame of ``script`` (which leaves its RGBS clip of the size in ``out``) arrived on the
-    stdout of a fresh vspipe process, in :func:`time.perf_counter` seconds, from the clip's third frame on:
-    its first pair is computed before, with the script's start-up."""
+def frame_stamper(log: Path) -> str:
+    """Script lines that pass ``out[2:]`` through a frame-by-frame function appending each frame's number and
+    :func:`time.perf_counter` time to ``log`` when the frame is done, and make that the output."""
+    return (
+        "import os as _os, time as _time\n"
+        f"_stamps = _os.open({str(log)!r}, _os.O_WRONLY | _os.O_CREAT | _os.O_APPEND)\n"
+        "def _stamp(n, f):\n"
+        "    _os.write(_stamps, f'{n} {_time.perf_counter()}\\n'.encode())\n"
+        "    return f\n"
+        "out[2:].std.ModifyFrame(out[2:], _stamp).set_output()\n"
+    )
+
+
+def vspipe_arrivals(script: str) -> list[float]:
+    """When each output frame of ``script`` (which leaves its clip in ``out``) was done in a fresh vspipe
+    process, in :func:`time.perf_counter` seconds, from the clip's third frame on (its first pair is
+    computed before, with the script's start-up), in output order: frame ``n`` counts as done when it and
+    every frame before it are, as a consumer reading in order would see them.
+
+    vspipe writes nothing (``--``): a process reading its stdout would compete with the filter for the
+    cores (720p RGBS, two copies of 22 MB per source frame, ~20 ms of a 2-core machine's time per frame,
+    docs/performance.md); the frames are seen by :func:`frame_stamper` inside vspipe instead."""
     vspipe = Path(sys.executable).with_name("vspipe")
-    frame_bytes = width * height * 3 * 4  # raw RGBS: three planes of float32 (y4m takes no RGB)
-    buffer = memoryview(bytearray(frame_bytes))
-    arrivals: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
-        path, log = Path(tmp) / "bench.vpy", Path(tmp) / "stderr.txt"
-        path.write_text(script + "out.get_frame(1)\nout[2:].set_output()\n")
-        with (
-            log.open("w") as stderr,
-            subprocess.Popen(
-                [str(vspipe), str(path), "-"], stdout=subprocess.PIPE, stderr=stderr, bufsize=0
-            ) as process,
-        ):
-            while _read_exactly(process.stdout, buffer):
-                arrivals.append(time.perf_counter())
-        if process.returncode or not arrivals:
+        path, stamps, log = Path(tmp) / "bench.vpy", Path(tmp) / "stamps.txt", Path(tmp) / "stderr.txt"
+        path.write_text(script + "out.get_frame(1)\n" + frame_stamper(stamps))
+        with log.open("w") as stderr:
+            process = subprocess.run([str(vspipe), str(path), "--"], stdout=subprocess.DEVNULL, stderr=stderr)
+        lines = stamps.read_text().splitlines() if stamps.exists() else []
+        if process.returncode or not lines:
             raise RuntimeError(f"vspipe failed: {log.read_text()}")
-    return arrivals
+    return in_output_order({int(n): float(t) for n, t in (line.split() for line in lines)})
 
 
-def _read_exactly(stream, buffer: memoryview) -> bool:
-    """Fill ``buffer`` from ``stream``; False at the end of the stream."""
-    filled = 0
-    while filled < len(buffer):
-        count = stream.readinto(buffer[filled:])
-        if not count:
-            return False
-        filled += count
-    return True
+def in_output_order(done: dict[int, float]) -> list[float]:
+    """When frames ``0..n`` (frame number: when it was done, in any order) could be written in order: a frame
+    is out when it and every frame before it are done. (vspipe asks for several frames at once.)"""
+    return list(itertools.accumulate((done[n] for n in range(len(done))), max))
 
 
-def steady_seconds(script: str, width: int, height: int, span: Span, outputs_per_source_frame: int = 2) -> float:
+def steady_seconds(script: str, span: Span, outputs_per_source_frame: int = 2) -> float:
     """Seconds per source frame of ``script`` through vspipe in the steady state (at 2x: per interpolated
     frame), its start-up and warm-up excluded."""
-    return span.seconds_per_source_frame(vspipe_arrivals(script, width, height), outputs_per_source_frame)
+    return span.seconds_per_source_frame(vspipe_arrivals(script), outputs_per_source_frame)
 
 
 def against_original(
@@ -339,13 +345,13 @@ def against_original(
     runs: dict[str, list[float]] = {name: [] for name in scripts}
     for _ in range(rounds):
         for name, script in scripts.items():
-            runs[name].append(steady_seconds(script, width, height, span))
+            runs[name].append(steady_seconds(script, span))
     return runs
 
 
 def vspipe_source_seconds(width: int, height: int, span: Span) -> float:
     """The source clip alone (decoding, resizing) through vspipe, per source frame, in the steady state."""
-    return steady_seconds(our_script(None, width, height, span.source_frames, None), width, height, span, 1)
+    return steady_seconds(our_script(None, width, height, span.source_frames, None), span, 1)
 
 
 def network_timer(log: Path) -> str:
@@ -371,7 +377,7 @@ def vspipe_network_seconds(model: str, width: int, height: int, span: Span) -> t
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "network.txt"
         script = network_timer(log) + our_script(None, width, height, span.source_frames, model)
-        pipe = steady_seconds(script, width, height, span)
+        pipe = steady_seconds(script, span)
         calls = span.timed_calls([float(value) for value in log.read_text().split()])
     return pipe, statistics.fmean(calls)
 
