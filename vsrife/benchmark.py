@@ -299,9 +299,9 @@ def vspipe_arrivals(script: str) -> list[float]:
     computed before, with the script's start-up), in output order: frame ``n`` counts as done when it and
     every frame before it are, as a consumer reading in order would see them.
 
-    vspipe writes nothing (``--``): a process reading its stdout would compete with the filter for the
-    cores (720p RGBS, two copies of 22 MB per source frame, ~20 ms of a 2-core machine's time per frame,
-    docs/performance.md); the frames are seen by :func:`frame_stamper` inside vspipe instead."""
+    vspipe writes nothing (``--``): a process reading its stdout would compete with the filters for the
+    cores (720p RGBS is 22 MB per source frame, copied twice), and users' encoders or players cost what
+    they cost; the frames are seen by :func:`frame_stamper` inside vspipe instead."""
     vspipe = Path(sys.executable).with_name("vspipe")
     with tempfile.TemporaryDirectory() as tmp:
         path, stamps, log = Path(tmp) / "bench.vpy", Path(tmp) / "stamps.txt", Path(tmp) / "stderr.txt"
