@@ -304,13 +304,14 @@ def vspipe_arrivals(script: str) -> list[float]:
     they cost; the frames are seen by :func:`frame_stamper` inside vspipe instead."""
     vspipe = Path(sys.executable).with_name("vspipe")
     with tempfile.TemporaryDirectory() as tmp:
-        path, stamps, log = Path(tmp) / "bench.vpy", Path(tmp) / "stamps.txt", Path(tmp) / "stderr.txt"
+        path, stamps = Path(tmp) / "bench.vpy", Path(tmp) / "stamps.txt"
         path.write_text(script + "out.get_frame(1)\n" + frame_stamper(stamps))
-        with log.open("w") as stderr:
-            process = subprocess.run([str(vspipe), str(path), "--"], stdout=subprocess.DEVNULL, stderr=stderr)
+        process = subprocess.run(
+            [str(vspipe), str(path), "--"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
         lines = stamps.read_text().splitlines() if stamps.exists() else []
         if process.returncode or not lines:
-            raise RuntimeError(f"vspipe failed: {log.read_text()}")
+            raise RuntimeError(f"vspipe failed: {process.stderr}")
     return in_output_order({int(n): float(t) for n, t in (line.split() for line in lines)})
 
 
@@ -603,6 +604,7 @@ def print_glue(args: argparse.Namespace, results: dict) -> None:
     model = default_manifest().default_model
     print(f"through vspipe (model {model}, its default path and quality, 2x; seconds per interpolated frame):")
     network = load_network(model)
+    span = vspipe_span(args)
     for size in args.sizes:
         width, height = SIZES[size]
         # the bare network runs what the script's filter chooses: on CPUs where the quality default is
@@ -613,10 +615,10 @@ def print_glue(args: argparse.Namespace, results: dict) -> None:
         bares, insides, pipes, sources = [], [], [], []
         before = alternate({"bare": bare}, pair, 2)["bare"]
         for _ in range(args.vspipe_repeat):  # each vspipe figure against the bare runs either side of it
-            pipe, inside = vspipe_network_seconds(model, width, height, vspipe_span(args))
+            pipe, inside = vspipe_network_seconds(model, width, height, span)
             pipes.append(pipe)
             insides.append(inside)
-            sources.append(vspipe_source_seconds(width, height, vspipe_span(args)))
+            sources.append(vspipe_source_seconds(width, height, span))
             after = alternate({"bare": bare}, pair, 2)["bare"]
             bares.append((before + after) / 2)
             before = after
