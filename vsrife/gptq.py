@@ -118,8 +118,9 @@ def weights_digest(network: nn.Module) -> str:
         values = tensor.detach().to("cpu", torch.float32).contiguous()
         digest.update(f"{name} {tuple(values.shape)}\n".encode())
         digest.update(values.numpy().tobytes())
-    _digests[network] = (tensors, digest.hexdigest())
-    return digest.hexdigest()
+    hexdigest = digest.hexdigest()
+    _digests[network] = (tensors, hexdigest)
+    return hexdigest
 
 
 def shipped_for(network: nn.Module) -> ShippedRounding | None:
